@@ -1,0 +1,189 @@
+// Package serve implements `dvcr serve`: the registry, its debug endpoint
+// (metrics, health) and, through Hooks, the admin endpoint and the garbage
+// collection scheduler, all in one process with a graceful shutdown.
+package serve
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/registry"
+)
+
+// Options are the flags of `dvcr serve`.
+type Options struct {
+	ConfigPath string
+}
+
+// Streams are the output streams of the command.
+type Streams struct {
+	Out io.Writer
+	Err io.Writer
+}
+
+// NewCommand returns the `serve` command.
+func NewCommand(streams Streams) *cobra.Command {
+	opts := &Options{}
+	cmd := &cobra.Command{
+		Use:   "serve [--config FILE]",
+		Short: "Run the registry, the garbage collection scheduler and the admin endpoint",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(opts.ConfigPath)
+			if err != nil {
+				return err
+			}
+			return Run(cmd.Context(), cfg, streams.Err)
+		},
+	}
+	cmd.Flags().StringVar(&opts.ConfigPath, "config", "", "registry config.yml with a dvcr: section (default: embedded defaults, storage in ./data on 127.0.0.1:5000)")
+	return cmd
+}
+
+// Run serves until ctx ends, then shuts down gracefully: requests in flight
+// (uploads included) get up to http.draintimeout (30s when unset) to finish.
+func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
+	srv, err := registry.NewServer(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	httpServer := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: time.Minute}
+	errc := make(chan error, 2)
+	go func() { errc <- httpServer.Serve(ln) }()
+	fmt.Fprintf(log, "dvcr serve: registry listening on %s (config: %s)\n", ln.Addr(), cfg.Source)
+
+	debugServer, err := startDebug(cfg, srv, log, errc)
+	if err != nil {
+		_ = httpServer.Close()
+		return err
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	return shutdown(cfg, log, httpServer, debugServer)
+}
+
+func shutdown(cfg *config.Config, log io.Writer, servers ...*http.Server) error {
+	timeout := cfg.Registry.HTTP.DrainTimeout
+	if timeout <= 0 {
+		timeout = config.DefaultShutdownTimeout
+	}
+	fmt.Fprintf(log, "dvcr serve: shutting down, waiting up to %s for requests in flight\n", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	for _, s := range servers {
+		if s == nil {
+			continue
+		}
+		if err := s.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+			_ = s.Close()
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func listen(cfg *config.Config) (net.Listener, error) {
+	h := cfg.Registry.HTTP
+	network := h.Net
+	if network == "" {
+		network = "tcp"
+	}
+	if network == "unix" {
+		_ = os.Remove(h.Addr) // a stale socket from a killed process
+	}
+	ln, err := net.Listen(network, h.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.addr %q: %w", h.Addr, err)
+	}
+	if h.TLS.Certificate == "" {
+		if h.TLS.LetsEncrypt.CacheFile != "" {
+			_ = ln.Close()
+			return nil, fmt.Errorf("http.tls.letsencrypt: not supported by dvcr, use http.tls.certificate and http.tls.key")
+		}
+		return ln, nil
+	}
+	tlsConfig, err := tlsConfig(cfg)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return tls.NewListener(ln, tlsConfig), nil
+}
+
+func tlsConfig(cfg *config.Config) (*tls.Config, error) {
+	t := cfg.Registry.HTTP.TLS
+	cert, err := tls.LoadX509KeyPair(t.Certificate, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("http.tls.certificate/http.tls.key: %w", err)
+	}
+	out := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if len(t.ClientCAs) == 0 {
+		return out, nil
+	}
+	pool := x509.NewCertPool()
+	for _, ca := range t.ClientCAs {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("http.tls.clientcas: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("http.tls.clientcas: %s holds no PEM certificate", ca)
+		}
+	}
+	out.ClientCAs = pool
+	out.ClientAuth = tls.RequireAndVerifyClientCert
+	return out, nil
+}
+
+// startDebug serves http.debug.addr: /debug/health and, when enabled, the
+// Prometheus metrics of the registry and of DVCR.
+func startDebug(cfg *config.Config, srv *registry.Server, log io.Writer, errc chan<- error) (*http.Server, error) {
+	d := cfg.Registry.HTTP.Debug
+	if d.Addr == "" {
+		return nil, nil
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/health", func(w http.ResponseWriter, r *http.Request) {
+		registry.WriteHealth(w, srv.HealthStatus(r.Context()))
+	})
+	if d.Prometheus.Enabled {
+		path := d.Prometheus.Path
+		if path == "" {
+			path = "/metrics"
+		}
+		mux.Handle(path, promhttp.Handler())
+	}
+	ln, err := net.Listen("tcp", d.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.debug.addr %q: %w", d.Addr, err)
+	}
+	s := &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
+	go func() { errc <- s.Serve(ln) }()
+	fmt.Fprintf(log, "dvcr serve: debug endpoint listening on %s\n", ln.Addr())
+	return s, nil
+}

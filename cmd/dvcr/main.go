@@ -1,0 +1,31 @@
+// Command dvcr runs the DVCR registry: `dvcr serve [--config FILE]`.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dvcr/dvcr/cli/serve"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:           "dvcr",
+		Short:         "DVCR: the in-cluster registry of virtual machine disk images",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serve.NewCommand(serve.Streams{Out: os.Stdout, Err: os.Stderr}))
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "dvcr:", err)
+		stop()
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,148 @@
+// Package config loads DVCR's configuration file: a distribution registry
+// config.yml, unchanged, plus DVCR's own settings in a top-level "dvcr:"
+// section. Every invalid value is reported with the key that holds it.
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+)
+
+// Default values of the dvcr: section.
+const (
+	DefaultRegistryHost     = "dvcr.d8-virtualization.svc"
+	DefaultAdminSocket      = "/var/run/dvcr/admin.sock"
+	DefaultGCTimeout        = 10 * time.Minute
+	DefaultGCDrainTimeout   = time.Minute
+	DefaultGCGracePeriod    = time.Hour
+	DefaultRetryAfter       = 10 * time.Second
+	DefaultShutdownTimeout  = 30 * time.Second
+	defaultConfigSourceName = "embedded defaults"
+)
+
+// Config is the whole configuration of a DVCR process.
+type Config struct {
+	// Source names where the configuration came from, for messages.
+	Source string
+	// Registry is the distribution registry configuration. DVCR-owned keys
+	// (storage.maintenance.readonly) are removed from it after parsing.
+	Registry *configuration.Configuration
+	// DVCR holds the dvcr: section with defaults applied.
+	DVCR DVCR
+	// StartReadOnly is true when storage.maintenance.readonly.enabled was set:
+	// the registry then stays read-only until the setting is removed.
+	StartReadOnly bool
+}
+
+// DVCR is the top-level dvcr: section.
+type DVCR struct {
+	RegistryHost string
+	AdminSocket  string
+	Repositories Repositories
+	GC           GC
+}
+
+// Repositories configures the repository name policy.
+type Repositories struct {
+	// AllowUnmanaged lets pushes go to repositories outside cvi/, vi/<ns>/
+	// and vd/<ns>/.
+	AllowUnmanaged bool
+}
+
+// GC configures the integrated garbage collector.
+type GC struct {
+	// Schedule is a 5-field cron expression; empty disables scheduled runs.
+	Schedule     string
+	Timeout      time.Duration
+	DrainTimeout time.Duration
+	GracePeriod  time.Duration
+}
+
+// Load reads and validates the configuration file at path. An empty path
+// selects the embedded defaults.
+func Load(path string) (*Config, error) {
+	if path == "" {
+		return Parse(defaultConfigSourceName, []byte(DefaultYAML))
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses a configuration file's content; source names it in errors.
+func Parse(source string, data []byte) (*Config, error) {
+	reg, err := configuration.Parse(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, source, err)
+	}
+	section, err := parseDVCRSection(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, source, err)
+	}
+	cfg := &Config{Source: source, Registry: reg, DVCR: section}
+	if err := cfg.normalizeRegistry(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, source, err)
+	}
+	return cfg, nil
+}
+
+// normalizeRegistry validates the registry part and takes over the keys DVCR
+// implements itself.
+func (c *Config) normalizeRegistry() error {
+	if err := validateStorage(c.Registry.Storage); err != nil {
+		return err
+	}
+	readOnly, err := takeMaintenanceReadOnly(c.Registry.Storage)
+	if err != nil {
+		return err
+	}
+	c.StartReadOnly = readOnly
+	// A fixed secret keeps upload session tokens valid when the registry
+	// application is rebuilt to drop its caches after garbage collection.
+	if c.Registry.HTTP.Secret == "" {
+		c.Registry.HTTP.Secret = randomSecret()
+	}
+	return nil
+}
+
+// takeMaintenanceReadOnly removes storage.maintenance.readonly from the
+// registry configuration (upstream answers 405 and needs a restart to leave
+// it) and reports whether it was enabled.
+func takeMaintenanceReadOnly(storage configuration.Storage) (bool, error) {
+	maintenance, ok := storage["maintenance"]
+	if !ok {
+		return false, nil
+	}
+	raw, ok := maintenance["readonly"]
+	if !ok {
+		return false, nil
+	}
+	delete(maintenance, "readonly")
+	m, ok := raw.(map[any]any)
+	if !ok {
+		return false, keyError("storage.maintenance.readonly", raw, "a map with key enabled")
+	}
+	enabled, ok := m["enabled"]
+	if !ok {
+		return false, nil
+	}
+	b, ok := enabled.(bool)
+	if !ok {
+		return false, keyError("storage.maintenance.readonly.enabled", enabled, "true or false")
+	}
+	return b, nil
+}
+
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms.
+	return hex.EncodeToString(b)
+}

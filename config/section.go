@@ -1,0 +1,158 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"sigs.k8s.io/yaml"
+)
+
+// field decodes one key of the dvcr: section into the DVCR struct.
+type field func(key string, value any, out *DVCR) error
+
+// sectionFields maps each known key path of the dvcr: section to its decoder.
+var sectionFields = map[string]field{
+	"dvcr.registryHost": stringField(func(d *DVCR, s string) { d.RegistryHost = s }),
+	"dvcr.adminSocket":  stringField(func(d *DVCR, s string) { d.AdminSocket = s }),
+	"dvcr.repositories.allowUnmanaged": func(key string, v any, d *DVCR) error {
+		b, ok := v.(bool)
+		if !ok {
+			return keyError(key, v, "want true or false")
+		}
+		d.Repositories.AllowUnmanaged = b
+		return nil
+	},
+	"dvcr.gc.schedule": func(key string, v any, d *DVCR) error {
+		s, ok := v.(string)
+		if !ok {
+			return keyError(key, v, "want a cron expression as a string")
+		}
+		if err := ValidateSchedule(s); err != nil {
+			return keyError(key, s, err.Error())
+		}
+		d.GC.Schedule = s
+		return nil
+	},
+	"dvcr.gc.timeout":      durationField(func(d *DVCR) *time.Duration { return &d.GC.Timeout }, false),
+	"dvcr.gc.drainTimeout": durationField(func(d *DVCR) *time.Duration { return &d.GC.DrainTimeout }, true),
+	"dvcr.gc.gracePeriod":  durationField(func(d *DVCR) *time.Duration { return &d.GC.GracePeriod }, true),
+}
+
+// ValidateSchedule accepts an empty schedule (disabled) or a standard 5-field
+// cron expression, optionally prefixed with CRON_TZ=<zone>.
+func ValidateSchedule(schedule string) error {
+	if strings.TrimSpace(schedule) == "" {
+		return nil
+	}
+	_, err := cron.ParseStandard(schedule)
+	return err
+}
+
+func parseDVCRSection(data []byte) (DVCR, error) {
+	out := DVCR{
+		RegistryHost: DefaultRegistryHost,
+		AdminSocket:  DefaultAdminSocket,
+		GC: GC{
+			Timeout:      DefaultGCTimeout,
+			DrainTimeout: DefaultGCDrainTimeout,
+			GracePeriod:  DefaultGCGracePeriod,
+		},
+	}
+	var doc struct {
+		DVCR map[string]any `json:"dvcr"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return out, keyError("dvcr", nil, err.Error())
+	}
+	leaves := map[string]any{}
+	if err := flatten("dvcr", doc.DVCR, leaves); err != nil {
+		return out, err
+	}
+	keys := make([]string, 0, len(leaves))
+	for k := range leaves {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		decode, ok := sectionFields[key]
+		if !ok {
+			return out, keyError(key, nil, "unknown key (known: "+knownKeys()+")")
+		}
+		if err := decode(key, leaves[key], &out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// flatten turns nested maps into dotted key paths. A map where a value is
+// expected, or a value where a map is expected, is left for the field
+// decoders or the unknown-key check to report.
+func flatten(prefix string, m map[string]any, out map[string]any) error {
+	for k, v := range m {
+		key := prefix + "." + k
+		if v == nil {
+			continue // "key:" with no value keeps the default
+		}
+		if sub, ok := v.(map[string]any); ok && sectionFields[key] == nil {
+			if err := flatten(key, sub, out); err != nil {
+				return err
+			}
+			continue
+		}
+		out[key] = v
+	}
+	return nil
+}
+
+func knownKeys() string {
+	keys := make([]string, 0, len(sectionFields))
+	for k := range sectionFields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ")
+}
+
+func stringField(set func(*DVCR, string)) field {
+	return func(key string, v any, d *DVCR) error {
+		s, ok := v.(string)
+		if !ok {
+			return keyError(key, v, "want a string")
+		}
+		set(d, s)
+		return nil
+	}
+}
+
+// durationField decodes a Go duration string ("90s", "10m"). Zero is allowed
+// only where it means "none".
+func durationField(target func(*DVCR) *time.Duration, zeroAllowed bool) field {
+	return func(key string, v any, d *DVCR) error {
+		s, ok := v.(string)
+		if !ok {
+			return keyError(key, v, `want a duration such as "10m" or "30s"`)
+		}
+		dur, err := time.ParseDuration(s)
+		if err != nil {
+			return keyError(key, s, `want a duration such as "10m" or "30s"`)
+		}
+		if dur < 0 {
+			return keyError(key, s, "must not be negative")
+		}
+		if dur == 0 && !zeroAllowed {
+			return keyError(key, s, "must be greater than zero")
+		}
+		*target(d) = dur
+		return nil
+	}
+}
+
+// String renders the section for logs.
+func (d DVCR) String() string {
+	return fmt.Sprintf("registryHost=%s adminSocket=%s allowUnmanaged=%t gc.schedule=%q gc.timeout=%s gc.drainTimeout=%s gc.gracePeriod=%s",
+		d.RegistryHost, d.AdminSocket, d.Repositories.AllowUnmanaged, d.GC.Schedule, d.GC.Timeout, d.GC.DrainTimeout, d.GC.GracePeriod)
+}

@@ -1,0 +1,217 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/distribution/distribution/v3/health"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	gorhandlers "github.com/gorilla/handlers"
+	"github.com/sirupsen/logrus"
+
+	// Storage drivers and access controllers linked into DVCR.
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
+
+	"github.com/dvcr/dvcr/config"
+)
+
+// Server is the embedded distribution registry with DVCR's middleware. It is
+// a plain http.Handler; the caller owns listeners and the process lifetime.
+type Server struct {
+	cfg     *config.Config
+	ctx     context.Context
+	gate    *Gate
+	health  *health.Registry
+	first   *handlers.App // runs the health checks; lives as long as the server
+	current atomic.Pointer[appInstance]
+	handler http.Handler
+}
+
+// appInstance is one build of the distribution application. Requests hold
+// the read lock while they are served so that a retired instance is shut
+// down only after its last request.
+type appInstance struct {
+	app     *handlers.App
+	mu      sync.RWMutex
+	retired bool
+}
+
+// NewServer builds the registry from cfg. Upstream panics on bad
+// configuration; those panics come back here as errors wrapping
+// ErrRegistrySetup.
+func NewServer(ctx context.Context, cfg *config.Config) (*Server, error) {
+	configureLogging(cfg)
+	s := &Server{
+		cfg:    cfg,
+		ctx:    ctx,
+		gate:   NewGate(config.DefaultRetryAfter),
+		health: health.NewRegistry(),
+	}
+	app, err := s.newApp()
+	if err != nil {
+		return nil, err
+	}
+	app.RegisterHealthChecks(s.health)
+	s.first = app
+	s.current.Store(&appInstance{app: app})
+	if cfg.StartReadOnly {
+		// Held for the life of the process: storage.maintenance.readonly.
+		s.gate.acquire("storage.maintenance.readonly is enabled")
+	}
+	s.handler = s.buildHandler()
+	return s, nil
+}
+
+func (s *Server) newApp() (app *handlers.App, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrRegistrySetup, s.cfg.Source, r)
+		}
+	}()
+	return handlers.NewApp(s.ctx, s.cfg.Registry), nil
+}
+
+func (s *Server) buildHandler() http.Handler {
+	var h http.Handler = http.HandlerFunc(s.serveApp)
+	h = s.gate.Middleware(h)
+	h = NewPolicy(s.cfg.DVCR.Repositories.AllowUnmanaged, s.cfg.Registry.HTTP.Prefix).Middleware(h)
+	h = s.healthMiddleware(h)
+	h = alive(h)
+	if !s.cfg.Registry.Log.AccessLog.Disabled {
+		h = gorhandlers.CombinedLoggingHandler(os.Stdout, h)
+	}
+	return recoverPanics(h)
+}
+
+// Handler is the registry's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Gate is the write gate of this registry.
+func (s *Server) Gate() *Gate { return s.gate }
+
+// Config is the configuration the server was built from.
+func (s *Server) Config() *config.Config { return s.cfg }
+
+// HealthStatus maps each failing health check to its error; empty when healthy.
+func (s *Server) HealthStatus(ctx context.Context) map[string]string {
+	return s.health.CheckStatus(ctx)
+}
+
+func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) {
+	for {
+		inst := s.current.Load()
+		inst.mu.RLock()
+		if inst.retired {
+			inst.mu.RUnlock()
+			continue
+		}
+		defer inst.mu.RUnlock()
+		inst.app.ServeHTTP(w, r)
+		return
+	}
+}
+
+// ResetCaches drops every cache of the registry application (the blob
+// descriptor cache above all) by building a fresh application on the same
+// storage and configuration. Needed after blobs were deleted underneath the
+// registry: a stale cache entry would make clients skip uploading a blob that
+// no longer exists. Requests already running finish on the old application.
+func (s *Server) ResetCaches() error {
+	app, err := s.newApp()
+	if err != nil {
+		return err
+	}
+	old := s.current.Swap(&appInstance{app: app})
+	go s.retire(old)
+	return nil
+}
+
+func (s *Server) retire(inst *appInstance) {
+	inst.mu.Lock()
+	inst.retired = true
+	inst.mu.Unlock()
+	if inst.app != s.first {
+		_ = inst.app.Shutdown()
+	}
+}
+
+// Close shuts the registry applications down (upload purger, health checks).
+func (s *Server) Close() error {
+	cur := s.current.Load()
+	err := cur.app.Shutdown()
+	if cur.app != s.first {
+		err = s.first.Shutdown()
+	}
+	return err
+}
+
+func (s *Server) healthMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing := s.health.CheckStatus(r.Context()); len(failing) > 0 {
+			WriteHealth(w, failing)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// WriteHealth answers a health request: 200 and {} when checks is empty,
+// 503 and the failing checks otherwise.
+func WriteHealth(w http.ResponseWriter, checks map[string]string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	if len(checks) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(w).Encode(checks)
+}
+
+// alive answers "/" with 200 so probes and clients see the server is up.
+func alive(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			w.Header().Set("Cache-Control", "no-cache")
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				logrus.Errorf("panic serving %s %s: %v", r.Method, r.URL.Path, v)
+				http.Error(w, "internal server error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// configureLogging applies the log: section to the logger the embedded
+// registry writes through.
+func configureLogging(cfg *config.Config) {
+	logCfg := cfg.Registry.Log
+	if lvl, err := logrus.ParseLevel(string(logCfg.Level)); err == nil && logCfg.Level != "" {
+		logrus.SetLevel(lvl)
+	}
+	switch logCfg.Formatter {
+	case "json", "logstash":
+		logrus.SetFormatter(&logrus.JSONFormatter{})
+	default:
+		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
+	}
+}
