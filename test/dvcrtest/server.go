@@ -1,0 +1,183 @@
+package dvcrtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a `dvcr serve` process started by a test.
+type Server struct {
+	Addr       string // host:port of the registry
+	DataDir    string // storage root
+	ConfigPath string
+	AdminSock  string
+
+	cmd    *exec.Cmd
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	done   chan struct{}
+	err    error
+}
+
+// ServerOptions tune the configuration of a test server.
+type ServerOptions struct {
+	// DataDir reuses a storage root (to restart on the same data); default t.TempDir().
+	DataDir string
+	// DVCR is extra YAML placed under the dvcr: key, indented by the caller
+	// with two spaces, e.g. "  gc:\n    gracePeriod: 0s\n".
+	DVCR string
+	// Env is added to the process environment (e.g. KUBECONFIG=...).
+	Env []string
+}
+
+var listenLine = regexp.MustCompile(`registry listening on (\S+)`)
+
+// StartServer writes a config for a fresh registry on a free loopback port,
+// starts bin/dvcr serve with it and waits until it answers /v2/. The server
+// is stopped when the test ends.
+func StartServer(t testing.TB, opts ServerOptions) *Server {
+	t.Helper()
+	bin := Binary(t, "dvcr")
+	dir := t.TempDir()
+	s := &Server{DataDir: opts.DataDir, AdminSock: filepath.Join(dir, "admin.sock"), done: make(chan struct{})}
+	if s.DataDir == "" {
+		s.DataDir = filepath.Join(dir, "data")
+	}
+	s.ConfigPath = filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(s.ConfigPath, []byte(s.config(opts.DVCR)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(bin, "serve", "--config", s.ConfigPath)
+	s.cmd.Env = append(os.Environ(), opts.Env...)
+	pipe, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go s.readStderr(pipe, addr)
+	go func() { s.err = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() { s.Stop(t) })
+	select {
+	case s.Addr = <-addr:
+	case <-s.done:
+		t.Fatalf("dvcr serve exited before listening: %v\n%s", s.err, s.Stderr())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dvcr serve did not start listening within 30s:\n%s", s.Stderr())
+	}
+	s.waitReady(t)
+	return s
+}
+
+func (s *Server) config(dvcr string) string {
+	return fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  cache:
+    blobdescriptor: inmemory
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:0
+dvcr:
+  adminSocket: %s
+%s`, s.DataDir, s.AdminSock, dvcr)
+}
+
+func (s *Server) readStderr(r io.Reader, addr chan<- string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	sent := false
+	for sc.Scan() {
+		line := sc.Text()
+		s.mu.Lock()
+		s.stderr.WriteString(line + "\n")
+		s.mu.Unlock()
+		if m := listenLine.FindStringSubmatch(line); m != nil && !sent {
+			addr <- m[1]
+			sent = true
+		}
+	}
+}
+
+func (s *Server) waitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.URL() + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("dvcr serve at %s did not answer /v2/ within 20s:\n%s", s.Addr, s.Stderr())
+}
+
+// URL is the registry's base URL.
+func (s *Server) URL() string { return "http://" + s.Addr }
+
+// Stderr is what the server printed so far.
+func (s *Server) Stderr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stderr.String()
+}
+
+// Stop sends SIGTERM and waits for a graceful exit (SIGKILL after 30s).
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		t.Errorf("dvcr serve did not stop within 30s of SIGTERM:\n%s", s.Stderr())
+	}
+}
+
+// Wait waits for the process to exit and returns its error.
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case <-s.done:
+		return s.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Signal sends sig to the server process.
+func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) }
+
+// Ref is the docker:// reference of repo:tag on this server, for skopeo.
+func (s *Server) Ref(repo, tag string) string {
+	return "docker://" + s.Addr + "/" + strings.TrimPrefix(repo, "/") + ":" + tag
+}
