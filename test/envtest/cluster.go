@@ -62,10 +62,13 @@ func Start(t testing.TB) *Cluster {
 		t.Fatalf("envtest: starting the control plane: %v\n--- control plane output (tail) ---\n%s",
 			err, c.output.String())
 	}
-	t.Logf("envtest: control plane started in %s", time.Since(began).Round(time.Millisecond))
 	c.Config = cfg
 	c.Dynamic = dynamic.NewForConfigOrDie(cfg)
 	c.Clientset = kubernetes.NewForConfigOrDie(cfg)
+	if err := c.warmUp(); err != nil {
+		t.Fatalf("envtest: first requests to the custom resources: %v", err)
+	}
+	t.Logf("envtest: control plane started in %s", time.Since(began).Round(time.Millisecond))
 	return c
 }
 

@@ -145,3 +145,28 @@ func (c *Cluster) resource(gvr schema.GroupVersionResource, ns string) dynamic.R
 	}
 	return c.Dynamic.Resource(gvr).Namespace(ns)
 }
+
+// warmUp makes the first requests to the custom resources, which are slow: a
+// freshly installed CRD answers lists with 429 until its watch cache is
+// initialized (client-go waits out the Retry-After), and the first create of
+// any custom resource spends about 2 s in admission. Paying that in Start
+// means a cluster is ready when it is returned, and latency-sensitive checks
+// (a CLI's timeouts, "API unreachable" detection) are not skewed by the
+// first call of a test.
+func (c *Cluster) warmUp() error {
+	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	defer cancel()
+	for gvr := range kinds {
+		if _, err := c.Dynamic.Resource(gvr).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+			return err
+		}
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": Group + "/" + Version,
+		"kind":       kinds[CVIResource],
+		"metadata":   map[string]any{"name": "envtest-warm-up"},
+	}}
+	dryRun := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	_, err := c.Dynamic.Resource(CVIResource).Create(ctx, obj, dryRun)
+	return err
+}
