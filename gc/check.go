@@ -1,0 +1,113 @@
+package gc
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/storage"
+)
+
+// CheckReport is what `dvcr-cleaner gc check` prints: the registry's and the
+// cluster's contents, the volume's space and what a run would delete.
+type CheckReport struct {
+	Registry  map[registry.Kind]int `json:"registry"`
+	Cluster   map[registry.Kind]int `json:"cluster"`
+	Unmanaged int                   `json:"unmanagedRepositories"`
+	Usage     *storage.Usage        `json:"usage,omitempty"`
+	Eligible  []EligibleImage       `json:"eligible"`
+}
+
+// EligibleImage is one row of the report.
+type EligibleImage struct {
+	Kind       string `json:"kind"`
+	Namespace  string `json:"namespace,omitempty"`
+	Name       string `json:"name"`
+	Repository string `json:"repository"`
+	Reason     string `json:"reason"`
+}
+
+// NewCheckReport assembles the report; usage may be nil when unknown.
+func NewCheckReport(inv *storage.Inventory, cluster *ClusterInventory, usage *storage.Usage, candidates []Candidate) *CheckReport {
+	r := &CheckReport{
+		Registry:  map[registry.Kind]int{},
+		Cluster:   map[registry.Kind]int{},
+		Unmanaged: len(inv.Unmanaged),
+		Usage:     usage,
+		Eligible:  make([]EligibleImage, 0, len(candidates)),
+	}
+	for _, k := range registry.Kinds {
+		r.Registry[k] = inv.Count(k)
+		r.Cluster[k] = cluster.Count(k)
+	}
+	for _, c := range candidates {
+		r.Eligible = append(r.Eligible, eligibleImage(c))
+	}
+	return r
+}
+
+func eligibleImage(c Candidate) EligibleImage {
+	return EligibleImage{
+		Kind:       c.Kind.ResourceKind(),
+		Namespace:  c.Namespace,
+		Name:       c.Name,
+		Repository: c.Path,
+		Reason:     c.Reason,
+	}
+}
+
+// WriteText prints the report in the shape operators know from the
+// platform's documentation.
+func (r *CheckReport) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Found %s manifests in registry\n", kindCounts(r.Registry))
+	fmt.Fprintf(&b, "Found %s resources in cluster\n", kindCounts(r.Cluster))
+	if r.Usage != nil {
+		writeUsage(&b, *r.Usage)
+	}
+	writeImages(&b, r.Eligible)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteJSON prints the report for scripts.
+func (r *CheckReport) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func kindCounts(counts map[registry.Kind]int) string {
+	parts := make([]string, 0, len(registry.Kinds))
+	for _, k := range registry.Kinds {
+		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func writeUsage(b *strings.Builder, u storage.Usage) {
+	fmt.Fprintf(b, "%7s  %7s  %7s  %7s\n", "Total", "Used", "Avail", "Use%")
+	fmt.Fprintf(b, "%7s  %7s  %7s  %7s\n", FormatBytes(u.Total), FormatBytes(u.Used), FormatBytes(u.Available), fmt.Sprintf("%d%%", u.UsedPercent()))
+}
+
+// writeImages prints the eligible images, or the single line saying there
+// are none.
+func writeImages(b *strings.Builder, images []EligibleImage) {
+	if len(images) == 0 {
+		b.WriteString("No images eligible for cleanup.\n")
+		return
+	}
+	b.WriteString("Images eligible for cleanup:\n")
+	writeImageTable(b, images)
+}
+
+// writeImageTable prints KIND, NAMESPACE and NAME columns of at least 22 and
+// 20 characters, each followed by a space.
+func writeImageTable(b *strings.Builder, images []EligibleImage) {
+	fmt.Fprintf(b, "%-22s %-20s %s\n", "KIND", "NAMESPACE", "NAME")
+	for _, img := range images {
+		fmt.Fprintf(b, "%-22s %-20s %s\n", img.Kind, img.Namespace, img.Name)
+	}
+}

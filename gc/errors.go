@@ -1,0 +1,30 @@
+package gc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors of the gc package; test them with errors.Is.
+var (
+	// ErrClusterList: a resource kind could not be listed; nothing may be
+	// deleted, since every image of that kind would look orphaned.
+	ErrClusterList = errors.New("cannot list resources in the cluster")
+	// ErrRunInProgress: a garbage collection run is already running.
+	ErrRunInProgress = errors.New("a garbage collection run is already in progress")
+)
+
+// ListError says which kind could not be listed and why.
+type ListError struct {
+	Kind     string // Kubernetes kind, e.g. VirtualDisk
+	Resource string // resource.group/version
+	Reason   string // API server unreachable, forbidden, kind not installed, timeout, error
+	Err      error
+}
+
+func (e *ListError) Error() string {
+	return fmt.Sprintf("%s: listing %s (%s): %s: %v", ErrClusterList, e.Kind, e.Resource, e.Reason, e.Err)
+}
+
+// Unwrap lets errors.Is match both ErrClusterList and the cause.
+func (e *ListError) Unwrap() []error { return []error{ErrClusterList, e.Err} }

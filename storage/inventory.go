@@ -1,0 +1,95 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/distribution/distribution/v3"
+	distributionstorage "github.com/distribution/distribution/v3/registry/storage"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+
+	"github.com/dvcr/dvcr/registry"
+)
+
+// Repo is a managed repository found in storage.
+type Repo struct {
+	registry.Repository
+	// Path is the repository's path in storage; it differs from
+	// Repository.Path() only for legacy vi/<name> ClusterVirtualImage repos.
+	Path string
+}
+
+// Inventory is what the registry holds.
+type Inventory struct {
+	// Repos are the managed repositories, sorted by path.
+	Repos []Repo
+	// Unmanaged are repositories outside cvi/, vi/<ns>/, vd/<ns>/: never
+	// deleted by the garbage collector.
+	Unmanaged []string
+}
+
+// Count is the number of managed repositories of a kind.
+func (inv *Inventory) Count(kind registry.Kind) int {
+	n := 0
+	for _, r := range inv.Repos {
+		if r.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// ListRepositories enumerates the repositories in storage through the
+// registry's own catalog walk: a repository is a directory holding _manifests.
+func ListRepositories(ctx context.Context, driver storagedriver.StorageDriver) (*Inventory, error) {
+	ns, err := distributionstorage.NewRegistry(ctx, driver)
+	if err != nil {
+		return nil, err
+	}
+	enumerator, ok := ns.(distribution.RepositoryEnumerator)
+	if !ok {
+		return nil, errors.New("storage: the registry cannot enumerate repositories")
+	}
+	inv := &Inventory{}
+	err = enumerator.Enumerate(ctx, func(path string) error {
+		inv.add(path)
+		return ctx.Err()
+	})
+	if err != nil && !isNotFound(err) { // an empty registry has no repositories directory
+		return nil, fmt.Errorf("listing repositories: %w", err)
+	}
+	sort.Slice(inv.Repos, func(i, j int) bool { return inv.Repos[i].Path < inv.Repos[j].Path })
+	sort.Strings(inv.Unmanaged)
+	return inv, nil
+}
+
+func (inv *Inventory) add(path string) {
+	if repo, ok := ClassifyPath(path); ok {
+		inv.Repos = append(inv.Repos, repo)
+		return
+	}
+	inv.Unmanaged = append(inv.Unmanaged, path)
+}
+
+// ClassifyPath maps a repository path in storage to a managed repository.
+// A vi/<X> repository (no namespace level) is a ClusterVirtualImage named X,
+// as older platform versions stored them.
+func ClassifyPath(path string) (Repo, bool) {
+	if repo, err := registry.ParseRepository(path); err == nil {
+		return Repo{Repository: repo, Path: path}, true
+	}
+	if name, ok := strings.CutPrefix(path, string(registry.KindVI)+"/"); ok && !strings.Contains(name, "/") {
+		if repo, err := registry.ParseRepository(string(registry.KindCVI) + "/" + name); err == nil {
+			return Repo{Repository: repo, Path: path}, true
+		}
+	}
+	return Repo{}, false
+}
+
+func isNotFound(err error) bool {
+	var pnf storagedriver.PathNotFoundError
+	return errors.As(err, &pnf)
+}

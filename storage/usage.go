@@ -1,0 +1,46 @@
+package storage
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dvcr/dvcr/config"
+)
+
+// Usage is the space of the volume holding the registry.
+type Usage struct {
+	Total     uint64 `json:"total"`
+	Used      uint64 `json:"used"`
+	Available uint64 `json:"available"`
+}
+
+// UsedPercent is Used of Used+Available, as df computes Use%.
+func (u Usage) UsedPercent() int {
+	if u.Used+u.Available == 0 {
+		return 0
+	}
+	return int((u.Used*100 + u.Used + u.Available - 1) / (u.Used + u.Available))
+}
+
+// VolumeUsage reports the space of the filesystem holding the storage root
+// (statfs), for the filesystem driver.
+func VolumeUsage(cfg *config.Config) (Usage, error) {
+	if cfg.Registry.Storage.Type() != "filesystem" {
+		return Usage{}, ErrUsageUnknown
+	}
+	root, _ := cfg.Registry.Storage.Parameters()["rootdirectory"].(string)
+	if root == "" {
+		root = "/var/lib/registry" // the filesystem driver's default
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
+		return Usage{}, fmt.Errorf("statfs %s: %w", root, err)
+	}
+	bs := uint64(st.Bsize)
+	return Usage{
+		Total:     st.Blocks * bs,
+		Used:      (st.Blocks - st.Bfree) * bs,
+		Available: st.Bavail * bs,
+	}, nil
+}
