@@ -19,13 +19,9 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -buildvcs=false -ldflags "-s -w" -o /out/dvcr ./cmd/dvcr && \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -buildvcs=false -ldflags "-s -w" -o /out/dvcr-cleaner ./cmd/dvcr-cleaner
-# Directories the registry writes to, owned by the runtime user, for a plain
-# `docker run` (in the cluster the chart mounts volumes over them).
-RUN mkdir -p /rootfs/var/lib/registry /rootfs/var/run/dvcr
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/dvcr /out/dvcr-cleaner /usr/local/bin/
-COPY --from=build --chown=64535:64535 /rootfs/ /
 # The fixed non-root UID/GID the Helm chart runs the pod with.
 USER 64535:64535
 # 5000: registry API; 5001: debug (health, Prometheus /metrics).
