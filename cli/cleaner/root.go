@@ -1,23 +1,21 @@
 // Package cleaner builds the `dvcr-cleaner` command tree: the operator CLI
 // run inside the DVCR container with `kubectl exec deploy/dvcr -- dvcr-cleaner`.
-// Every verb is a constructor over a library call; streams are injected.
+// Every verb lives in its own package, as a constructor over library calls;
+// streams are injected.
 package cleaner
 
 import (
-	"io"
-
 	"github.com/spf13/cobra"
+
+	"github.com/dvcr/dvcr/cli/cleaner/common"
+	"github.com/dvcr/dvcr/cli/cleaner/deletecmd"
+	"github.com/dvcr/dvcr/cli/cleaner/gccmd"
+	"github.com/dvcr/dvcr/cli/cleaner/lscmd"
 )
 
-// Streams are the standard streams of the CLI.
-type Streams struct {
-	In  io.Reader
-	Out io.Writer
-	Err io.Writer
-}
-
 // NewCommand returns the root `dvcr-cleaner` command.
-func NewCommand(streams Streams) *cobra.Command {
+func NewCommand(streams common.Streams) *cobra.Command {
+	opts := &common.Options{}
 	root := &cobra.Command{
 		Use:           "dvcr-cleaner",
 		Short:         "Inspect and clean the DVCR registry of images whose resources are gone",
@@ -27,5 +25,11 @@ func NewCommand(streams Streams) *cobra.Command {
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
+	opts.AddFlags(root.PersistentFlags())
+	root.AddCommand(
+		gccmd.NewCommand(opts, streams),
+		lscmd.NewCommand(opts, streams),
+		deletecmd.NewCommand(opts, streams),
+	)
 	return root
 }

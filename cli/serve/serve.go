@@ -18,8 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/dvcr/dvcr/admin"
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/storage"
 )
 
 // Options are the flags of `dvcr serve`.
@@ -75,6 +77,11 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		_ = httpServer.Close()
 		return err
 	}
+	adminServer, err := startAdmin(ctx, cfg, srv, log, errc)
+	if err != nil {
+		_ = httpServer.Close()
+		return err
+	}
 
 	select {
 	case <-ctx.Done():
@@ -83,7 +90,7 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	return shutdown(cfg, log, httpServer, debugServer)
+	return shutdown(cfg, log, httpServer, debugServer, adminServer)
 }
 
 func shutdown(cfg *config.Config, log io.Writer, servers ...*http.Server) error {
@@ -185,5 +192,22 @@ func startDebug(cfg *config.Config, srv *registry.Server, log io.Writer, errc ch
 	s := &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- s.Serve(ln) }()
 	fmt.Fprintf(log, "dvcr serve: debug endpoint listening on %s\n", ln.Addr())
+	return s, nil
+}
+
+// startAdmin serves the admin endpoint on dvcr.adminSocket (mode 0600).
+func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, log io.Writer, errc chan<- error) (*http.Server, error) {
+	driver, err := storage.OpenDriver(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := admin.Listen(cfg.DVCR.AdminSocket)
+	if err != nil {
+		return nil, err
+	}
+	b := &backend{srv: srv, driver: driver}
+	s := &http.Server{Handler: admin.Handler(b), ReadHeaderTimeout: time.Minute}
+	go func() { errc <- s.Serve(ln) }()
+	fmt.Fprintf(log, "dvcr serve: admin endpoint listening on %s\n", cfg.DVCR.AdminSocket)
 	return s, nil
 }

@@ -1,0 +1,131 @@
+// Package common holds what every dvcr-cleaner verb shares: the global
+// flags (registry config, kubeconfig), output format handling and the
+// confirmation prompt.
+package common
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"golang.org/x/term"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dvcr/dvcr/config"
+)
+
+// DefaultConfigPath is where the DVCR container mounts its configuration.
+const DefaultConfigPath = "/etc/docker/registry/config.yml"
+
+// Streams are the standard streams of the CLI.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// Options are the global flags of dvcr-cleaner.
+type Options struct {
+	ConfigPath     string
+	Kubeconfig     string
+	RequestTimeout time.Duration
+}
+
+// AddFlags registers the global flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.ConfigPath, "config", DefaultConfigPath, "DVCR configuration file (registry config.yml with a dvcr: section)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster, then ~/.kube/config)")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
+}
+
+// DefaultRequestTimeout bounds each request to the API server, so that an
+// API server that accepts connections but never answers fails the command.
+const DefaultRequestTimeout = 30 * time.Second
+
+// Config loads the DVCR configuration.
+func (o *Options) Config() (*config.Config, error) {
+	return config.Load(o.ConfigPath)
+}
+
+// RESTConfig finds the Kubernetes client configuration the way kubectl
+// users expect: --kubeconfig, then $KUBECONFIG, then the in-cluster service
+// account, then ~/.kube/config.
+func (o *Options) RESTConfig() (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if o.Kubeconfig != "" {
+		rules.ExplicitPath = o.Kubeconfig
+	} else if os.Getenv(clientcmd.RecommendedConfigPathEnvVar) == "" {
+		if cfg, err := rest.InClusterConfig(); err == nil {
+			cfg.Timeout = o.RequestTimeout
+			return cfg, nil
+		}
+	}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
+	}
+	cfg.Timeout = o.RequestTimeout
+	return cfg, nil
+}
+
+// Output is the -o flag: table (default) or json.
+type Output string
+
+// AddOutputFlag registers -o on a command.
+func AddOutputFlag(fs *pflag.FlagSet, o *Output) {
+	fs.StringVarP((*string)(o), "output", "o", "", "output format: json (default: a table for people)")
+}
+
+// Validate rejects unknown formats.
+func (o Output) Validate() error {
+	switch o {
+	case "", "table", "json":
+		return nil
+	}
+	return fmt.Errorf("--output %q: want json or table", string(o))
+}
+
+// JSON reports whether JSON output was asked for.
+func (o Output) JSON() bool { return o == "json" }
+
+// ErrNotConfirmed: the operator did not confirm, or could not be asked.
+var ErrNotConfirmed = errors.New("not confirmed")
+
+// Confirm asks "<question> Confirm? [y/N]" unless yes is set. Without a
+// terminal to ask on, it refuses rather than guess.
+func Confirm(s Streams, question string, yes bool) error {
+	if yes {
+		return nil
+	}
+	if !IsTerminal(s.In) {
+		return fmt.Errorf("%w: %s: standard input is not a terminal, pass --yes to confirm", ErrNotConfirmed, question)
+	}
+	fmt.Fprintf(s.Out, "%s\nConfirm? [y/N] ", question)
+	line, _ := bufio.NewReader(s.In).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrNotConfirmed, question)
+}
+
+// Terminal is implemented by inputs that know whether they are a terminal
+// (tests inject one).
+type Terminal interface{ IsTerminal() bool }
+
+// IsTerminal reports whether r is an interactive terminal.
+func IsTerminal(r io.Reader) bool {
+	switch v := r.(type) {
+	case Terminal:
+		return v.IsTerminal()
+	case *os.File:
+		return term.IsTerminal(int(v.Fd()))
+	}
+	return false
+}

@@ -1,0 +1,69 @@
+package gccmd
+
+import (
+	"context"
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dvcr/dvcr/cli/cleaner/common"
+	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/storage"
+)
+
+type checkFlags struct {
+	output   common.Output
+	pageSize int64
+}
+
+func newCheck(opts *common.Options, streams common.Streams) *cobra.Command {
+	f := &checkFlags{}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Print what a garbage collection run would delete; changes nothing",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runCheck(cmd.Context(), opts, f, streams) },
+	}
+	common.AddOutputFlag(cmd.Flags(), &f.output)
+	cmd.Flags().Int64Var(&f.pageSize, "page-size", gc.DefaultPageSize, "resources per list request to the API server")
+	return cmd
+}
+
+func runCheck(ctx context.Context, opts *common.Options, f *checkFlags, streams common.Streams) error {
+	if err := f.output.Validate(); err != nil {
+		return err
+	}
+	cfg, err := opts.Config()
+	if err != nil {
+		return err
+	}
+	driver, err := storage.OpenDriver(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	restCfg, err := opts.RESTConfig()
+	if err != nil {
+		return err
+	}
+	lister, err := gc.NewClusterLister(restCfg)
+	if err != nil {
+		return err
+	}
+	lister.PageSize = f.pageSize
+	usage, err := storage.VolumeUsage(cfg)
+	var usagePtr *storage.Usage
+	switch {
+	case err == nil:
+		usagePtr = &usage
+	case !errors.Is(err, storage.ErrUsageUnknown):
+		return err
+	}
+	report, err := gc.Check(ctx, driver, lister, cfg.DVCR.RegistryHost, usagePtr)
+	if err != nil {
+		return err
+	}
+	if f.output.JSON() {
+		return report.WriteJSON(streams.Out)
+	}
+	return report.WriteText(streams.Out)
+}
