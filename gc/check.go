@@ -1,10 +1,13 @@
 package gc
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
@@ -110,4 +113,24 @@ func writeImageTable(b *strings.Builder, images []EligibleImage) {
 	for _, img := range images {
 		fmt.Fprintf(b, "%-22s %-20s %s\n", img.Kind, img.Namespace, img.Name)
 	}
+}
+
+// Lister lists the live resources of the cluster.
+type Lister interface {
+	List(ctx context.Context) (*ClusterInventory, error)
+}
+
+// Check lists the registry, then the cluster, and selects what a run would
+// delete. Storage is listed first so that the cluster view is the newer one:
+// a resource created between the two listings is seen, never the reverse.
+func Check(ctx context.Context, driver storagedriver.StorageDriver, cluster Lister, registryHost string, usage *storage.Usage) (*CheckReport, error) {
+	inv, err := storage.ListRepositories(ctx, driver)
+	if err != nil {
+		return nil, err
+	}
+	live, err := cluster.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewCheckReport(inv, live, usage, Eligible(inv, live, registryHost)), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -92,4 +93,24 @@ func ClassifyPath(path string) (Repo, bool) {
 func isNotFound(err error) bool {
 	var pnf storagedriver.PathNotFoundError
 	return errors.As(err, &pnf)
+}
+
+// FindRepository returns the storage path of a managed repository: its own
+// path, or for a ClusterVirtualImage the legacy vi/<name> path when only
+// that exists. It fails with ErrRepositoryNotFound when neither exists.
+func FindRepository(ctx context.Context, driver storagedriver.StorageDriver, repo registry.Repository) (string, error) {
+	candidates := []string{repo.Path()}
+	if repo.Kind == registry.KindCVI {
+		candidates = append(candidates, string(registry.KindVI)+"/"+repo.Name)
+	}
+	for _, p := range candidates {
+		_, err := driver.Stat(ctx, path.Join(RepositoryDir(p), "_manifests"))
+		if err == nil {
+			return p, nil
+		}
+		if !isNotFound(err) {
+			return "", fmt.Errorf("looking up %s: %w", p, err)
+		}
+	}
+	return "", fmt.Errorf("%w: %s", ErrRepositoryNotFound, repo.Path())
 }
