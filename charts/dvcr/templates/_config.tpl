@@ -1,0 +1,59 @@
+{{/*
+config.yml: the distribution registry configuration plus the dvcr: section.
+The pod template carries its digest, so any change rolls the pod.
+*/}}
+{{- define "dvcr.configYAML" -}}
+version: 0.1
+log:
+  level: {{ .Values.dvcr.logLevel }}
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: {{ include "dvcr.dataDir" . }}
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: true
+      age: 168h
+      interval: 24h
+      dryrun: false
+  delete:
+    enabled: true
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+  {{- if .Values.dvcr.tls.enabled }}
+  tls:
+    certificate: {{ include "dvcr.tlsDir" . }}/tls.crt
+    key: {{ include "dvcr.tlsDir" . }}/tls.key
+  {{- end }}
+  debug:
+    addr: :5001
+    prometheus:
+      enabled: {{ .Values.dvcr.metrics.enabled }}
+      path: /metrics
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+{{- if .Values.dvcr.auth.enabled }}
+auth:
+  htpasswd:
+    realm: {{ .Values.dvcr.auth.realm | quote }}
+    path: {{ include "dvcr.authDir" . }}/htpasswd
+{{- end }}
+dvcr:
+  registryHost: {{ include "dvcr.registryHost" . | quote }}
+  adminSocket: {{ include "dvcr.runDir" . }}/admin.sock
+  repositories:
+    allowUnmanaged: {{ .Values.dvcr.repositories.allowUnmanaged }}
+  gc:
+    schedule: {{ .Values.dvcr.gc.schedule | quote }}
+    timeout: {{ .Values.dvcr.gc.timeout | quote }}
+    drainTimeout: {{ .Values.dvcr.gc.drainTimeout | quote }}
+    gracePeriod: {{ .Values.dvcr.gc.gracePeriod | quote }}
+{{- end -}}
