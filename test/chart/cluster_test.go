@@ -1,0 +1,306 @@
+package chart
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	appsv1 "k8s.io/api/apps/v1"
+	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dvcr/dvcr/test/envtest"
+)
+
+// TestClusterLifecycle installs, upgrades, uninstalls and reinstalls the
+// chart on a real kube-apiserver: what `helm template` cannot show. Each step
+// builds on the previous one.
+func TestClusterLifecycle(t *testing.T) {
+	helmBin(t) // fail fast, before the control plane starts
+	c := envtest.Start(t)
+	kc := c.Kubeconfig(t)
+	k := &kube{t: t, cs: c.Clientset}
+
+	// There is no controller manager: claims never bind by themselves, and
+	// the PersistentVolumeClaimResize admission plugin only lets a bound
+	// claim of an expandable class grow.
+	k.storageClass("expandable", true)
+	k.storageClass("other", true)
+
+	upgrade := func(args ...string) (string, error) {
+		t.Helper()
+		base := []string{"upgrade", "--install", release, chartDir(t), "--namespace", namespace,
+			"--create-namespace", "--reuse-values"}
+		return helm(t, kc, append(base, args...)...)
+	}
+	mustUpgrade := func(t *testing.T, args ...string) {
+		t.Helper()
+		if out, err := upgrade(args...); err != nil {
+			t.Fatalf("helm upgrade --install %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+
+	var first state
+	t.Run("install", func(t *testing.T) {
+		mustUpgrade(t,
+			"--set", "dvcr.storage.persistentVolumeClaim.storageClassName=expandable",
+			"--set", "dvcr.storage.persistentVolumeClaim.size=1Gi",
+			"--set", "dvcr.auth.enabled=true",
+			"--set", "dvcr.auth.username=admin",
+			"--set", "dvcr.auth.password=first-password",
+		)
+		first = k.state()
+		if got := first.pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(resource.MustParse("1Gi")) != 0 {
+			t.Errorf("PVC size = %s, want 1Gi", got.String())
+		}
+		if c := first.pvc.Spec.StorageClassName; c == nil || *c != "expandable" {
+			t.Errorf("PVC storageClassName = %v, want expandable", c)
+		}
+		first.verifies(t, "first-password")
+		k.bind(first.pvc)
+	})
+
+	t.Run("rbac of the gc", func(t *testing.T) {
+		sa := "system:serviceaccount:" + namespace + ":" + first.deployment.Spec.Template.Spec.ServiceAccountName
+		for _, res := range []string{"clustervirtualimages", "virtualimages", "virtualdisks"} {
+			for _, verb := range []string{"get", "list"} {
+				k.access(sa, "virtualization.deckhouse.io", res, verb, true)
+			}
+			for _, verb := range []string{"watch", "create", "update", "patch", "delete"} {
+				k.access(sa, "virtualization.deckhouse.io", res, verb, false)
+			}
+		}
+		k.access(sa, "", "secrets", "get", false)
+		k.access(sa, "", "persistentvolumeclaims", "list", false)
+	})
+
+	t.Run("size raised grows the pvc in place", func(t *testing.T) {
+		mustUpgrade(t, "--set-string", "dvcr.storage.persistentVolumeClaim.size=2Gi")
+		now := k.state()
+		if now.pvc.UID != first.pvc.UID {
+			t.Fatalf("PVC was re-created (uid %s -> %s)", first.pvc.UID, now.pvc.UID)
+		}
+		if got := now.pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(resource.MustParse("2Gi")) != 0 {
+			t.Errorf("PVC size = %s, want 2Gi", got.String())
+		}
+		if c := now.pvc.Spec.StorageClassName; c == nil || *c != "expandable" {
+			t.Errorf("PVC storageClassName = %v, want expandable", c)
+		}
+		// Neither the configuration nor the credentials changed: the bcrypt
+		// hash is reused and the pod template is untouched (no restart).
+		if string(now.secret.Data["htpasswd"]) != string(first.secret.Data["htpasswd"]) {
+			t.Errorf("htpasswd changed although the credentials did not")
+		}
+		if now.deployment.Generation != first.deployment.Generation {
+			t.Errorf("Deployment generation %d -> %d: the pod would restart for a PVC resize",
+				first.deployment.Generation, now.deployment.Generation)
+		}
+		first = now
+	})
+
+	t.Run("schedule change rolls the pod", func(t *testing.T) {
+		mustUpgrade(t, "--set-string", "dvcr.gc.schedule=0 20 * * *")
+		now := k.state()
+		if !strings.Contains(now.configMap.Data["config.yml"], `schedule: "0 20 * * *"`) {
+			t.Errorf("config.yml has no schedule 0 20 * * *:\n%s", now.configMap.Data["config.yml"])
+		}
+		if now.checksum("config") == first.checksum("config") || now.deployment.Generation == first.deployment.Generation {
+			t.Errorf("pod template not changed by a new schedule (checksum %s, generation %d)",
+				now.checksum("config"), now.deployment.Generation)
+		}
+		if now.checksum("secret") != first.checksum("secret") {
+			t.Errorf("checksum/secret changed although the credentials did not")
+		}
+		first = now
+	})
+
+	t.Run("password change rolls the pod", func(t *testing.T) {
+		mustUpgrade(t, "--set", "dvcr.auth.password=second-password")
+		now := k.state()
+		now.verifies(t, "second-password")
+		if now.checksum("secret") == first.checksum("secret") || now.deployment.Generation == first.deployment.Generation {
+			t.Errorf("pod template not changed by new credentials")
+		}
+		if now.checksum("config") != first.checksum("config") {
+			t.Errorf("checksum/config changed although the configuration did not")
+		}
+		first = now
+	})
+
+	t.Run("storage class change is refused", func(t *testing.T) {
+		out, err := upgrade("--set", "dvcr.storage.persistentVolumeClaim.storageClassName=other")
+		if err == nil {
+			t.Fatalf("upgrade to another storage class succeeded:\n%s", out)
+		}
+		for _, want := range []string{"dvcr.storage.persistentVolumeClaim.storageClassName", `"expandable"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("error does not contain %s:\n%s", want, out)
+			}
+		}
+		if now := k.state(); now.pvc.UID != first.pvc.UID || *now.pvc.Spec.StorageClassName != "expandable" {
+			t.Errorf("PVC changed by a refused upgrade")
+		}
+	})
+
+	t.Run("empty storage class keeps the claim's class", func(t *testing.T) {
+		mustUpgrade(t, "--set", "dvcr.storage.persistentVolumeClaim.storageClassName=")
+		now := k.state()
+		if now.pvc.UID != first.pvc.UID || now.pvc.Spec.StorageClassName == nil || *now.pvc.Spec.StorageClassName != "expandable" {
+			t.Errorf("PVC uid %s class %v, want uid %s class expandable", now.pvc.UID, now.pvc.Spec.StorageClassName, first.pvc.UID)
+		}
+	})
+
+	t.Run("uninstall keeps the pvc and a reinstall adopts it", func(t *testing.T) {
+		if out, err := helm(t, kc, "uninstall", release, "--namespace", namespace); err != nil {
+			t.Fatalf("helm uninstall: %v\n%s", err, out)
+		}
+		pvc := k.pvc()
+		if pvc == nil || pvc.UID != first.pvc.UID {
+			t.Fatalf("PVC gone or re-created after uninstall: %v", pvc)
+		}
+		if _, err := c.Clientset.AppsV1().Deployments(namespace).Get(context.Background(), release, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("Deployment still there after uninstall (err %v)", err)
+		}
+		out, err := helm(t, kc, "install", release, chartDir(t), "--namespace", namespace,
+			"--set", "dvcr.storage.persistentVolumeClaim.size=2Gi")
+		if err != nil {
+			t.Fatalf("helm install over the kept PVC: %v\n%s", err, out)
+		}
+		if now := k.pvc(); now == nil || now.UID != first.pvc.UID {
+			t.Errorf("PVC re-created by the reinstall")
+		}
+	})
+}
+
+// kube wraps the admin clientset for the lifecycle test.
+type kube struct {
+	t  *testing.T
+	cs kubernetes.Interface
+}
+
+func (k *kube) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 30*time.Second)
+}
+
+func (k *kube) storageClass(name string, expandable bool) {
+	k.t.Helper()
+	ctx, cancel := k.ctx()
+	defer cancel()
+	sc := &storagev1.StorageClass{
+		ObjectMeta:           metav1.ObjectMeta{Name: name},
+		Provisioner:          "csi.example.com",
+		AllowVolumeExpansion: &expandable,
+	}
+	if _, err := k.cs.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil {
+		k.t.Fatalf("creating StorageClass %s: %v", name, err)
+	}
+}
+
+// bind marks the claim Bound with its requested capacity, as the volume
+// controllers of a real cluster would.
+func (k *kube) bind(pvc *corev1.PersistentVolumeClaim) {
+	k.t.Helper()
+	ctx, cancel := k.ctx()
+	defer cancel()
+	pvc = pvc.DeepCopy()
+	pvc.Status.Phase = corev1.ClaimBound
+	pvc.Status.AccessModes = pvc.Spec.AccessModes
+	pvc.Status.Capacity = corev1.ResourceList{corev1.ResourceStorage: pvc.Spec.Resources.Requests[corev1.ResourceStorage]}
+	if _, err := k.cs.CoreV1().PersistentVolumeClaims(pvc.Namespace).UpdateStatus(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+		k.t.Fatalf("binding PVC %s: %v", pvc.Name, err)
+	}
+}
+
+func (k *kube) pvc() *corev1.PersistentVolumeClaim {
+	k.t.Helper()
+	ctx, cancel := k.ctx()
+	defer cancel()
+	pvc, err := k.cs.CoreV1().PersistentVolumeClaims(namespace).Get(ctx, release, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		k.t.Fatalf("getting PVC: %v", err)
+	}
+	return pvc
+}
+
+// access checks with a SubjectAccessReview whether user may do verb on
+// resource.
+func (k *kube) access(user, group, res, verb string, want bool) {
+	k.t.Helper()
+	ctx, cancel := k.ctx()
+	defer cancel()
+	sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+		User:   user,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+		ResourceAttributes: &authzv1.ResourceAttributes{
+			Group: group, Resource: res, Verb: verb, Namespace: "default",
+		},
+	}}
+	got, err := k.cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+	if err != nil {
+		k.t.Fatalf("SubjectAccessReview: %v", err)
+	}
+	if got.Status.Allowed != want {
+		k.t.Errorf("%s may %s %s.%s: %t, want %t (%s)", user, verb, res, group, got.Status.Allowed, want, got.Status.Reason)
+	}
+}
+
+// state is what the release consists of at one point.
+type state struct {
+	pvc        *corev1.PersistentVolumeClaim
+	secret     *corev1.Secret
+	configMap  *corev1.ConfigMap
+	deployment *appsv1.Deployment
+}
+
+func (k *kube) state() state {
+	k.t.Helper()
+	ctx, cancel := k.ctx()
+	defer cancel()
+	var s state
+	var err error
+	if s.pvc = k.pvc(); s.pvc == nil {
+		k.t.Fatal("no PVC")
+	}
+	if s.secret, err = k.cs.CoreV1().Secrets(namespace).Get(ctx, release+"-auth", metav1.GetOptions{}); err != nil {
+		k.t.Fatalf("getting the auth Secret: %v", err)
+	}
+	if s.configMap, err = k.cs.CoreV1().ConfigMaps(namespace).Get(ctx, release, metav1.GetOptions{}); err != nil {
+		k.t.Fatalf("getting the ConfigMap: %v", err)
+	}
+	if s.deployment, err = k.cs.AppsV1().Deployments(namespace).Get(ctx, release, metav1.GetOptions{}); err != nil {
+		k.t.Fatalf("getting the Deployment: %v", err)
+	}
+	if got, want := s.checksum("secret"), sha256Hex(s.secret.Data["htpasswd"]); got != want {
+		k.t.Errorf("checksum/secret = %s, want the sha256 of the Secret's htpasswd %s", got, want)
+	}
+	if got, want := s.checksum("config"), sha256Hex([]byte(s.configMap.Data["config.yml"])); got != want {
+		k.t.Errorf("checksum/config = %s, want the sha256 of the ConfigMap's config.yml %s", got, want)
+	}
+	return s
+}
+
+func (s state) checksum(name string) string {
+	return s.deployment.Spec.Template.Annotations["checksum/"+name]
+}
+
+// verifies checks that the htpasswd Secret holds admin with password.
+func (s state) verifies(t *testing.T, password string) {
+	t.Helper()
+	user, hash, _ := strings.Cut(strings.TrimSpace(string(s.secret.Data["htpasswd"])), ":")
+	if user != "admin" {
+		t.Errorf("htpasswd user = %q, want admin", user)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)); err != nil {
+		t.Errorf("htpasswd does not verify %q: %v", password, err)
+	}
+}
