@@ -19,6 +19,7 @@ import (
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
 // newTestRegistry serves a real registry on filesystem storage over loopback HTTP.
@@ -79,7 +80,7 @@ func TestReadOnlyWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	upload := startSlowUpload(t, hs.URL, "vi/ns/slow")
+	upload := dvcrtest.StartSlowUpload(t, hs.URL, "vi/ns/slow")
 	waitFor(t, "the upload to reach the registry", func() bool { return len(srv.Gate().InFlight()) == 1 })
 	entered := make(chan error, 1)
 	var hold *registry.Hold
@@ -104,7 +105,7 @@ func TestReadOnlyWindow(t *testing.T) {
 	})
 	t.Run("pull works", func(t *testing.T) { assertPull(t, live, img) })
 
-	if status := upload.finish(); status != http.StatusCreated {
+	if status := upload.Finish(); status != http.StatusCreated {
 		t.Fatalf("upload started before the switch: status %d, want 201", status)
 	}
 	if err := <-entered; err != nil {
@@ -163,55 +164,6 @@ func assertPull(t *testing.T, r name.Reference, want v1.Image) {
 		}
 		rc.Close()
 	}
-}
-
-// slowUpload is a monolithic blob upload whose body is still being sent.
-type slowUpload struct {
-	pw     *io.PipeWriter
-	rest   []byte
-	status chan int
-}
-
-func startSlowUpload(t *testing.T, base, repo string) *slowUpload {
-	t.Helper()
-	data := []byte(strings.Repeat("disk-bytes ", 10000))
-	dgst := fmt.Sprintf("sha256:%x", sha256sum(data))
-	resp, err := http.Post(base+"/v2/"+repo+"/blobs/uploads/", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc := resp.Header.Get("Location")
-	if !strings.HasPrefix(loc, "http") {
-		loc = base + loc
-	}
-	sep := "?"
-	if strings.Contains(loc, "?") {
-		sep = "&"
-	}
-	pr, pw := io.Pipe()
-	req, _ := http.NewRequest(http.MethodPut, loc+sep+"digest="+dgst, pr)
-	req.ContentLength = int64(len(data))
-	u := &slowUpload{pw: pw, rest: data[100:], status: make(chan int, 1)}
-	go func() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			u.status <- -1
-			return
-		}
-		resp.Body.Close()
-		u.status <- resp.StatusCode
-	}()
-	if _, err := pw.Write(data[:100]); err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
-func (u *slowUpload) finish() int {
-	_, _ = u.pw.Write(u.rest)
-	_ = u.pw.Close()
-	return <-u.status
 }
 
 // TestResetCachesAfterBlobDeletion: once a blob is deleted underneath the

@@ -21,6 +21,7 @@ import (
 // Server is a `dvcr serve` process started by a test.
 type Server struct {
 	Addr       string // host:port of the registry
+	DebugAddr  string // host:port of the debug endpoint, with ServerOptions.Debug
 	DataDir    string // storage root
 	ConfigPath string
 	AdminSock  string
@@ -41,9 +42,15 @@ type ServerOptions struct {
 	DVCR string
 	// Env is added to the process environment (e.g. KUBECONFIG=...).
 	Env []string
+	// Debug serves the debug endpoint (health, Prometheus metrics) on a
+	// free port, in DebugAddr.
+	Debug bool
 }
 
-var listenLine = regexp.MustCompile(`registry listening on (\S+)`)
+var (
+	listenLine = regexp.MustCompile(`registry listening on (\S+)`)
+	debugLine  = regexp.MustCompile(`debug endpoint listening on (\S+)`)
+)
 
 // StartServer writes a config for a fresh registry on a free loopback port,
 // starts bin/dvcr serve with it and waits until it answers /v2/. The server
@@ -57,7 +64,7 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 		s.DataDir = filepath.Join(dir, "data")
 	}
 	s.ConfigPath = filepath.Join(dir, "config.yml")
-	if err := os.WriteFile(s.ConfigPath, []byte(s.config(opts.DVCR)), 0o644); err != nil {
+	if err := os.WriteFile(s.ConfigPath, []byte(s.config(opts)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	s.cmd = exec.Command(bin, "serve", "--config", s.ConfigPath)
@@ -84,7 +91,11 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 	return s
 }
 
-func (s *Server) config(dvcr string) string {
+func (s *Server) config(opts ServerOptions) string {
+	debug := ""
+	if opts.Debug {
+		debug = "  debug:\n    addr: 127.0.0.1:0\n    prometheus:\n      enabled: true\n"
+	}
 	return fmt.Sprintf(`version: 0.1
 log:
   level: warn
@@ -99,9 +110,9 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:0
-dvcr:
+%sdvcr:
   adminSocket: %s
-%s`, s.DataDir, s.AdminSock, dvcr)
+%s`, s.DataDir, debug, s.AdminSock, opts.DVCR)
 }
 
 func (s *Server) readStderr(r io.Reader, addr chan<- string) {
@@ -113,6 +124,11 @@ func (s *Server) readStderr(r io.Reader, addr chan<- string) {
 		s.mu.Lock()
 		s.stderr.WriteString(line + "\n")
 		s.mu.Unlock()
+		if m := debugLine.FindStringSubmatch(line); m != nil {
+			s.mu.Lock()
+			s.DebugAddr = m[1]
+			s.mu.Unlock()
+		}
 		if m := listenLine.FindStringSubmatch(line); m != nil && !sent {
 			addr <- m[1]
 			sent = true
@@ -180,4 +196,22 @@ func (s *Server) Signal(sig os.Signal) error { return s.cmd.Process.Signal(sig) 
 // Ref is the docker:// reference of repo:tag on this server, for skopeo.
 func (s *Server) Ref(repo, tag string) string {
 	return "docker://" + s.Addr + "/" + strings.TrimPrefix(repo, "/") + ":" + tag
+}
+
+// MetricsURL is the Prometheus endpoint of a server started with Debug.
+func (s *Server) MetricsURL(t testing.TB) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		addr := s.DebugAddr
+		s.mu.Unlock()
+		if addr != "" {
+			return "http://" + addr + "/metrics"
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the debug endpoint did not start (ServerOptions.Debug set?):\n%s", s.Stderr())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
