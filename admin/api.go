@@ -36,7 +36,7 @@ type Backend interface {
 	DeleteRepository(ctx context.Context, path string) error
 	// RunGC runs garbage collection now, reporting progress lines; the
 	// result is the JSON record of the run.
-	RunGC(ctx context.Context, progress func(string)) (json.RawMessage, error)
+	RunGC(ctx context.Context, trigger string, progress func(string)) (json.RawMessage, error)
 	// GCResults are the JSON records of the last runs, newest first.
 	GCResults(ctx context.Context) (json.RawMessage, error)
 }

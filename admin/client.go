@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -61,8 +62,8 @@ func (c *Client) GCResults(ctx context.Context) (json.RawMessage, error) {
 
 // RunGC starts a run and calls progress for each progress line; it returns
 // the run's record and, when the run failed, an error with its message.
-func (c *Client) RunGC(ctx context.Context, progress func(string)) (json.RawMessage, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://dvcr"+PathGCRun, nil)
+func (c *Client) RunGC(ctx context.Context, trigger string, progress func(string)) (json.RawMessage, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://dvcr"+PathGCRun+"?trigger="+url.QueryEscape(trigger), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -58,7 +58,11 @@ func streamRun(w http.ResponseWriter, r *http.Request, b Backend) {
 	// The run belongs to the server: a CLI that goes away (Ctrl-C, a
 	// dropped kubectl exec) must not abort it half way.
 	ctx := context.WithoutCancel(r.Context())
-	res, err := b.RunGC(ctx, func(line string) { send(Event{Progress: line}) })
+	trigger := r.URL.Query().Get("trigger")
+	if trigger == "" {
+		trigger = "manual"
+	}
+	res, err := b.RunGC(ctx, trigger, func(line string) { send(Event{Progress: line}) })
 	if err != nil {
 		send(Event{Result: res, Error: err.Error()})
 		return

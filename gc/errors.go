@@ -3,6 +3,8 @@ package gc
 import (
 	"errors"
 	"fmt"
+
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 )
 
 // Sentinel errors of the gc package; test them with errors.Is.
@@ -28,3 +30,7 @@ func (e *ListError) Error() string {
 
 // Unwrap lets errors.Is match both ErrClusterList and the cause.
 func (e *ListError) Unwrap() []error { return []error{ErrClusterList, e.Err} }
+
+func asPathNotFound(err error, target *storagedriver.PathNotFoundError) bool {
+	return errors.As(err, target)
+}

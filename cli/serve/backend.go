@@ -10,26 +10,23 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 
 	"github.com/dvcr/dvcr/admin"
+	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 )
 
 // backend serves the admin endpoint from the running registry.
 type backend struct {
-	srv    *registry.Server
-	driver storagedriver.StorageDriver
-	gc     gcRunner
-}
-
-// gcRunner is the part of the garbage collector the admin endpoint drives.
-type gcRunner interface {
-	Running() bool
-	Run(ctx context.Context, trigger string, progress func(string)) (json.RawMessage, error)
-	Results(ctx context.Context) (json.RawMessage, error)
+	// ctx is the server's lifetime: runs started through the admin
+	// endpoint end with the server, not with the CLI that asked for them.
+	ctx       context.Context
+	srv       *registry.Server
+	driver    storagedriver.StorageDriver
+	collector *gc.Collector
 }
 
 func (b *backend) Status(context.Context) admin.Status {
-	return admin.Status{ReadOnly: b.srv.Gate().ReadOnly(), GCRunning: b.gc != nil && b.gc.Running(), Config: b.srv.Config().Source}
+	return admin.Status{ReadOnly: b.srv.Gate().ReadOnly(), GCRunning: b.collector.Running(), Config: b.srv.Config().Source}
 }
 
 // DeleteRepository removes the repository and drops the registry's caches,
@@ -47,16 +44,22 @@ func (b *backend) DeleteRepository(ctx context.Context, path string) error {
 	return nil
 }
 
-func (b *backend) RunGC(ctx context.Context, progress func(string)) (json.RawMessage, error) {
-	if b.gc == nil {
-		return nil, errors.New("garbage collection is not available in this server")
+func (b *backend) RunGC(_ context.Context, trigger string, progress func(string)) (json.RawMessage, error) {
+	res, err := b.collector.Run(b.ctx, trigger, progress)
+	if errors.Is(err, gc.ErrRunInProgress) {
+		return nil, err
 	}
-	return b.gc.Run(ctx, "manual", progress)
+	raw, mErr := json.Marshal(res)
+	if mErr != nil {
+		return nil, mErr
+	}
+	return raw, err
 }
 
 func (b *backend) GCResults(ctx context.Context) (json.RawMessage, error) {
-	if b.gc == nil {
-		return json.RawMessage("[]"), nil
+	list, err := b.collector.Store.List(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return b.gc.Results(ctx)
+	return json.Marshal(list)
 }

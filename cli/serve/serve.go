@@ -15,13 +15,15 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/dvcr/dvcr/admin"
 	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/registry"
-	"github.com/dvcr/dvcr/storage"
 )
 
 // Options are the flags of `dvcr serve`.
@@ -62,6 +64,9 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		return err
 	}
 	defer srv.Close()
+	metrics := gc.NewMetrics()
+	srv.Gate().OnChange(metrics.SetReadOnly)
+	metrics.SetReadOnly(srv.Gate().ReadOnly())
 
 	ln, err := listen(cfg)
 	if err != nil {
@@ -72,15 +77,29 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	go func() { errc <- httpServer.Serve(ln) }()
 	fmt.Fprintf(log, "dvcr serve: registry listening on %s (config: %s)\n", ln.Addr(), cfg.Source)
 
-	debugServer, err := startDebug(cfg, srv, log, errc)
+	debugServer, err := startDebug(cfg, srv, metrics, log, errc)
 	if err != nil {
 		_ = httpServer.Close()
 		return err
 	}
-	adminServer, err := startAdmin(ctx, cfg, srv, log, errc)
+	collector, err := newCollector(ctx, cfg, srv, metrics)
 	if err != nil {
 		_ = httpServer.Close()
 		return err
+	}
+	adminServer, err := startAdmin(ctx, cfg, srv, collector, log, errc)
+	if err != nil {
+		_ = httpServer.Close()
+		return err
+	}
+	scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
+	if err != nil {
+		_ = httpServer.Close()
+		return err
+	}
+	defer scheduler.Stop()
+	if cfg.DVCR.GC.Schedule != "" {
+		fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
 	}
 
 	select {
@@ -169,7 +188,7 @@ func tlsConfig(cfg *config.Config) (*tls.Config, error) {
 
 // startDebug serves http.debug.addr: /debug/health and, when enabled, the
 // Prometheus metrics of the registry and of DVCR.
-func startDebug(cfg *config.Config, srv *registry.Server, log io.Writer, errc chan<- error) (*http.Server, error) {
+func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, log io.Writer, errc chan<- error) (*http.Server, error) {
 	d := cfg.Registry.HTTP.Debug
 	if d.Addr == "" {
 		return nil, nil
@@ -183,7 +202,9 @@ func startDebug(cfg *config.Config, srv *registry.Server, log io.Writer, errc ch
 		if path == "" {
 			path = "/metrics"
 		}
-		mux.Handle(path, promhttp.Handler())
+		// The registry's own metrics live in the default registry.
+		gatherers := prometheus.Gatherers{prometheus.DefaultGatherer, metrics.Registry}
+		mux.Handle(path, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 	}
 	ln, err := net.Listen("tcp", d.Addr)
 	if err != nil {
@@ -196,18 +217,27 @@ func startDebug(cfg *config.Config, srv *registry.Server, log io.Writer, errc ch
 }
 
 // startAdmin serves the admin endpoint on dvcr.adminSocket (mode 0600).
-func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, log io.Writer, errc chan<- error) (*http.Server, error) {
-	driver, err := storage.OpenDriver(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
+func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, log io.Writer, errc chan<- error) (*http.Server, error) {
 	ln, err := admin.Listen(cfg.DVCR.AdminSocket)
 	if err != nil {
 		return nil, err
 	}
-	b := &backend{srv: srv, driver: driver}
+	b := &backend{ctx: ctx, srv: srv, driver: collector.Driver, collector: collector}
 	s := &http.Server{Handler: admin.Handler(b), ReadHeaderTimeout: time.Minute}
 	go func() { errc <- s.Serve(ln) }()
 	fmt.Fprintf(log, "dvcr serve: admin endpoint listening on %s\n", cfg.DVCR.AdminSocket)
 	return s, nil
+}
+
+// newCollector builds the garbage collector of this server. The cluster is
+// reached through the in-cluster service account, or $KUBECONFIG.
+func newCollector(ctx context.Context, cfg *config.Config, srv *registry.Server, metrics *gc.Metrics) (*gc.Collector, error) {
+	c, err := gc.NewCollector(ctx, cfg, srv, func() (*rest.Config, error) {
+		return gc.RESTConfig("", gc.DefaultRequestTimeout)
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.Metrics = metrics
+	return c, nil
 }

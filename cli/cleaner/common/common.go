@@ -15,9 +15,9 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/gc"
 )
 
 // DefaultConfigPath is where the DVCR container mounts its configuration.
@@ -41,37 +41,17 @@ type Options struct {
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ConfigPath, "config", DefaultConfigPath, "DVCR configuration file (registry config.yml with a dvcr: section)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster, then ~/.kube/config)")
-	fs.DurationVar(&o.RequestTimeout, "request-timeout", DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", gc.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
 }
-
-// DefaultRequestTimeout bounds each request to the API server, so that an
-// API server that accepts connections but never answers fails the command.
-const DefaultRequestTimeout = 30 * time.Second
 
 // Config loads the DVCR configuration.
 func (o *Options) Config() (*config.Config, error) {
 	return config.Load(o.ConfigPath)
 }
 
-// RESTConfig finds the Kubernetes client configuration the way kubectl
-// users expect: --kubeconfig, then $KUBECONFIG, then the in-cluster service
-// account, then ~/.kube/config.
+// RESTConfig is the Kubernetes client configuration (gc.RESTConfig).
 func (o *Options) RESTConfig() (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if o.Kubeconfig != "" {
-		rules.ExplicitPath = o.Kubeconfig
-	} else if os.Getenv(clientcmd.RecommendedConfigPathEnvVar) == "" {
-		if cfg, err := rest.InClusterConfig(); err == nil {
-			cfg.Timeout = o.RequestTimeout
-			return cfg, nil
-		}
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client configuration: %w", err)
-	}
-	cfg.Timeout = o.RequestTimeout
-	return cfg, nil
+	return gc.RESTConfig(o.Kubeconfig, o.RequestTimeout)
 }
 
 // Output is the -o flag: table (default) or json.

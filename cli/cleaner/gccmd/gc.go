@@ -14,6 +14,11 @@ func NewCommand(opts *common.Options, streams common.Streams) *cobra.Command {
 		Use:   "gc",
 		Short: "Garbage collection of images whose resources are gone",
 	}
-	cmd.AddCommand(newCheck(opts, streams))
+	cmd.AddCommand(
+		newCheck(opts, streams),
+		newRun(opts, streams),
+		newAutoCleanup(opts, streams),
+		newStatus(opts, streams),
+	)
 	return cmd
 }

@@ -1,0 +1,246 @@
+package gc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"k8s.io/client-go/rest"
+
+	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/storage"
+)
+
+// LiveRegistry is the running registry the collector switches read-only and
+// whose caches it drops after deleting blobs.
+type LiveRegistry interface {
+	Gate() *registry.Gate
+	ResetCaches() error
+}
+
+// Collector runs garbage collection: read-only window, inventories,
+// selection, repository removal, mark and sweep, result record.
+type Collector struct {
+	Driver storagedriver.StorageDriver
+	// NewLister connects to the cluster; called at each run so that a
+	// rotated service account token or a late API server is picked up.
+	NewLister func() (Lister, error)
+	// Live is the registry in this process; nil when working offline on
+	// storage with no dvcr serve running.
+	Live     LiveRegistry
+	Settings config.DVCR
+	// Usage reports the volume's space; nil or ErrUsageUnknown leave it 0.
+	Usage   func() (storage.Usage, error)
+	Store   *ResultStore
+	Metrics *Metrics
+	Now     func() time.Time
+
+	running atomic.Bool
+}
+
+// Running reports whether a run is in progress.
+func (c *Collector) Running() bool { return c.running.Load() }
+
+// Run performs one garbage collection run and records its result. Only one
+// run goes at a time: a second one fails at once with ErrRunInProgress. The
+// returned error is the run's failure; the Result is returned either way
+// (nil only for ErrRunInProgress).
+func (c *Collector) Run(ctx context.Context, trigger string, progress func(string)) (*Result, error) {
+	if !c.running.CompareAndSwap(false, true) {
+		return nil, ErrRunInProgress
+	}
+	defer c.running.Store(false)
+	if progress == nil {
+		progress = func(string) {}
+	}
+	res := &Result{Trigger: trigger, StartedAt: c.now(), Deleted: []EligibleImage{}}
+	runErr := c.runGuarded(ctx, res, progress)
+	c.finish(res, runErr)
+	// The record must be written even when the run's context has ended.
+	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if c.Store != nil {
+		if err := c.Store.Add(recordCtx, *res); err != nil {
+			res.Warnings = append(res.Warnings, err.Error())
+		}
+	}
+	if c.Metrics != nil {
+		c.Metrics.observe(res)
+	}
+	progress(res.Message)
+	return res, runErr
+}
+
+func (c *Collector) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// runGuarded turns a panic into a failed run; the deferred release of the
+// read-only window in run has already happened by then.
+func (c *Collector) runGuarded(ctx context.Context, res *Result, progress func(string)) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("garbage collection panicked: %v", v)
+		}
+	}()
+	ctx, cancel := context.WithTimeoutCause(ctx, c.Settings.GC.Timeout,
+		fmt.Errorf("garbage collection exceeded dvcr.gc.timeout (%s)", c.Settings.GC.Timeout))
+	defer cancel()
+	err = c.run(ctx, res, progress)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", err, context.Cause(ctx))
+	}
+	return err
+}
+
+func (c *Collector) run(ctx context.Context, res *Result, progress func(string)) error {
+	if c.Live != nil {
+		release, err := c.enterReadOnly(ctx, res, progress)
+		defer release()
+		if err != nil {
+			return err
+		}
+	}
+	candidates, err := c.selectEligible(ctx, progress)
+	if err != nil {
+		return err
+	}
+	deletedAny := false
+	defer func() {
+		if deletedAny && c.Live != nil {
+			if err := c.Live.ResetCaches(); err != nil {
+				res.Warnings = append(res.Warnings, "resetting registry caches: "+err.Error())
+			}
+		}
+	}()
+	if err := c.removeRepositories(ctx, res, candidates, progress); err != nil {
+		deletedAny = len(res.Deleted) > 0
+		return err
+	}
+	deletedAny = true
+	progress("mark and sweep: deleting untagged manifests and unreferenced blobs")
+	stats, err := MarkAndSweep(ctx, c.Driver, SweepOptions{
+		GracePeriod:    c.Settings.GC.GracePeriod,
+		Now:            c.Now,
+		DeleteUntagged: true,
+		Progress:       progress,
+	})
+	res.Sweep = &stats
+	res.Freed = stats.FreedBytes
+	return err
+}
+
+// enterReadOnly switches the registry read-only and waits for the writes in
+// flight. Writes still running after drainTimeout are tolerated only when
+// the grace period protects what they write.
+func (c *Collector) enterReadOnly(ctx context.Context, res *Result, progress func(string)) (func(), error) {
+	progress(fmt.Sprintf("switching the registry to read-only, waiting up to %s for writes in flight", c.Settings.GC.DrainTimeout))
+	entered := c.now()
+	hold, err := c.Live.Gate().Enter(ctx, "garbage collection in progress", c.Settings.GC.DrainTimeout)
+	release := func() {
+		hold.Release()
+		res.ReadOnlySeconds = c.now().Sub(entered).Seconds()
+		progress("registry is read-write again")
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, registry.ErrDrainTimeout) && c.Settings.GC.GracePeriod > 0 && ctx.Err() == nil:
+		res.Warnings = append(res.Warnings, err.Error()+"; going on: dvcr.gc.gracePeriod protects what they write")
+	default:
+		return release, fmt.Errorf("entering read-only mode: %w", err)
+	}
+	return release, nil
+}
+
+// selectEligible lists storage then the cluster and picks the eligible repositories.
+func (c *Collector) selectEligible(ctx context.Context, progress func(string)) ([]Candidate, error) {
+	progress("listing repositories in storage")
+	inv, err := storage.ListRepositories(ctx, c.Driver)
+	if err != nil {
+		return nil, err
+	}
+	progress(fmt.Sprintf("found %d cvi, %d vi, %d vd repositories; listing resources in the cluster",
+		inv.Count(registry.KindCVI), inv.Count(registry.KindVI), inv.Count(registry.KindVD)))
+	lister, err := c.NewLister()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClusterList, err)
+	}
+	live, err := lister.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Eligible(inv, live, c.Settings.RegistryHost), nil
+}
+
+func (c *Collector) removeRepositories(ctx context.Context, res *Result, candidates []Candidate, progress func(string)) error {
+	cutoff := c.now().Add(-c.Settings.GC.GracePeriod)
+	for i, cand := range candidates {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		img := eligibleImage(cand)
+		modified, err := storage.LastModified(ctx, c.Driver, cand.Path)
+		if err != nil {
+			return fmt.Errorf("checking %s: %w", cand.Path, err)
+		}
+		if c.Settings.GC.GracePeriod > 0 && modified.After(cutoff) {
+			res.Skipped = append(res.Skipped, img)
+			progress(fmt.Sprintf("repository %d/%d: %s kept: modified %s ago, within dvcr.gc.gracePeriod", i+1, len(candidates), cand.Path, c.now().Sub(modified).Round(time.Second)))
+			continue
+		}
+		if err := storage.RemoveRepository(ctx, c.Driver, cand.Path); err != nil && !errors.Is(err, storage.ErrRepositoryNotFound) {
+			return err
+		}
+		res.Deleted = append(res.Deleted, img)
+		progress(fmt.Sprintf("repository %d/%d: deleted %s (%s)", i+1, len(candidates), cand.Path, cand.Reason))
+	}
+	return nil
+}
+
+// finish fills the outcome, the space figures and the message.
+func (c *Collector) finish(res *Result, runErr error) {
+	res.FinishedAt = c.now()
+	if c.Usage != nil {
+		if u, err := c.Usage(); err == nil {
+			res.Total, res.Available = u.Total, u.Available
+		}
+	}
+	res.Result = ResultSuccess
+	res.Message = FreedMessage(res.Freed, res.Available, res.Total)
+	if runErr != nil {
+		res.Result = ResultFail
+		res.Error = runErr.Error()
+		res.Message = "Garbage collection failed: " + runErr.Error() + ". " + res.Message
+	}
+}
+
+// NewCollector builds a collector for the configured storage. live is the
+// registry of this process, or nil to work offline on storage; restConfig
+// is called at each run to reach the cluster.
+func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, restConfig func() (*rest.Config, error)) (*Collector, error) {
+	driver, err := storage.OpenDriver(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Collector{
+		Driver: driver,
+		NewLister: func() (Lister, error) {
+			rc, err := restConfig()
+			if err != nil {
+				return nil, err
+			}
+			return NewClusterLister(rc)
+		},
+		Live:     live,
+		Settings: cfg.DVCR,
+		Usage:    func() (storage.Usage, error) { return storage.VolumeUsage(cfg) },
+		Store:    NewResultStore(driver),
+	}, nil
+}

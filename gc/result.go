@@ -1,0 +1,111 @@
+package gc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+)
+
+// Result values.
+const (
+	ResultSuccess = "success"
+	ResultFail    = "fail"
+)
+
+// Result is the record of one garbage collection run.
+type Result struct {
+	Result          string          `json:"result"`
+	Trigger         string          `json:"trigger"` // schedule, manual, auto-cleanup
+	StartedAt       time.Time       `json:"startedAt"`
+	FinishedAt      time.Time       `json:"finishedAt"`
+	Total           uint64          `json:"total"`
+	Available       uint64          `json:"available"`
+	Freed           int64           `json:"freed"`
+	Message         string          `json:"message"`
+	Error           string          `json:"error,omitempty"`
+	Deleted         []EligibleImage `json:"deleted"`
+	Skipped         []EligibleImage `json:"skipped,omitempty"` // eligible but modified within the grace period
+	ReadOnlySeconds float64         `json:"readOnlySeconds"`
+	Sweep           *SweepStats     `json:"sweep,omitempty"`
+	Warnings        []string        `json:"warnings,omitempty"`
+}
+
+// Succeeded reports whether the run succeeded.
+func (r *Result) Succeeded() bool { return r.Result == ResultSuccess }
+
+// FreedMessage is the documented one-line summary.
+func FreedMessage(freed int64, available, total uint64) string {
+	if freed < 0 {
+		freed = 0
+	}
+	return fmt.Sprintf("Freed space after cleanup: %s. Available space %s of total %s.",
+		FormatBytes(uint64(freed)), FormatBytes(available), FormatBytes(total))
+}
+
+// resultsPath is where the records live in the registry's storage, so that
+// they survive restarts and follow the data (also on S3).
+const resultsPath = "/dvcr/gc/results.json"
+
+// KeepResults is how many records the store keeps.
+const KeepResults = 10
+
+// ResultStore keeps the last KeepResults records in storage.
+type ResultStore struct {
+	driver storagedriver.StorageDriver
+	mu     sync.Mutex
+}
+
+// NewResultStore returns a store on the registry's storage driver.
+func NewResultStore(driver storagedriver.StorageDriver) *ResultStore {
+	return &ResultStore{driver: driver}
+}
+
+// List returns the records, newest first.
+func (s *ResultStore) List(ctx context.Context) ([]Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.load(ctx)
+}
+
+func (s *ResultStore) load(ctx context.Context) ([]Result, error) {
+	data, err := s.driver.GetContent(ctx, resultsPath)
+	if err != nil {
+		var nf storagedriver.PathNotFoundError
+		if asPathNotFound(err, &nf) {
+			return []Result{}, nil
+		}
+		return nil, fmt.Errorf("reading gc results: %w", err)
+	}
+	var out []Result
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("reading gc results %s: %w", resultsPath, err)
+	}
+	return out, nil
+}
+
+// Add records a run, dropping the oldest beyond KeepResults. An unreadable
+// store is replaced rather than blocking every later record.
+func (s *ResultStore) Add(ctx context.Context, r Result) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list, err := s.load(ctx)
+	if err != nil {
+		list = nil
+	}
+	list = append([]Result{r}, list...)
+	if len(list) > KeepResults {
+		list = list[:KeepResults]
+	}
+	data, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := s.driver.PutContent(ctx, resultsPath, data); err != nil {
+		return fmt.Errorf("writing gc results: %w", err)
+	}
+	return nil
+}
