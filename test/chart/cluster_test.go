@@ -40,22 +40,29 @@ func TestClusterLifecycle(t *testing.T) {
 			"--create-namespace", "--reuse-values"}
 		return helm(t, kc, append(base, args...)...)
 	}
-	mustUpgrade := func(t *testing.T, args ...string) {
+	mustUpgrade := func(t *testing.T, args ...string) string {
 		t.Helper()
-		if out, err := upgrade(args...); err != nil {
+		out, err := upgrade(args...)
+		if err != nil {
 			t.Fatalf("helm upgrade --install %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
+		return out
 	}
 
 	var first state
 	t.Run("install", func(t *testing.T) {
-		mustUpgrade(t,
+		out := mustUpgrade(t,
 			"--set", "dvcr.storage.persistentVolumeClaim.storageClassName=expandable",
 			"--set", "dvcr.storage.persistentVolumeClaim.size=1Gi",
 			"--set", "dvcr.auth.enabled=true",
 			"--set", "dvcr.auth.username=admin",
 			"--set", "dvcr.auth.password=first-password",
 		)
+		for _, want := range []string{"dvcr.d8-virtualization.svc", "exec deploy/dvcr -- dvcr-cleaner gc check", "get pvc dvcr"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("NOTES do not mention %q:\n%s", want, out)
+			}
+		}
 		first = k.state()
 		if got := first.pvc.Spec.Resources.Requests[corev1.ResourceStorage]; got.Cmp(resource.MustParse("1Gi")) != 0 {
 			t.Errorf("PVC size = %s, want 1Gi", got.String())

@@ -558,7 +558,7 @@ func checkRestricted(t *testing.T, r *rendered) {
 		t.Fatal("no pod securityContext")
 	}
 	if psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
-		t.Errorf("pod runAsNonRoot = %v", psc.RunAsNonRoot)
+		t.Errorf("pod runAsNonRoot = %s, want true", boolPtr(psc.RunAsNonRoot))
 	}
 	if psc.RunAsUser == nil || *psc.RunAsUser == 0 {
 		t.Errorf("pod runAsUser = %v, want a fixed non-root UID", psc.RunAsUser)
@@ -578,10 +578,10 @@ func checkRestricted(t *testing.T, r *rendered) {
 		t.Fatal("no container securityContext")
 	}
 	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-		t.Errorf("allowPrivilegeEscalation = %v, want false", sc.AllowPrivilegeEscalation)
+		t.Errorf("allowPrivilegeEscalation = %s, want false", boolPtr(sc.AllowPrivilegeEscalation))
 	}
 	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-		t.Errorf("readOnlyRootFilesystem = %v, want true", sc.ReadOnlyRootFilesystem)
+		t.Errorf("readOnlyRootFilesystem = %s, want true", boolPtr(sc.ReadOnlyRootFilesystem))
 	}
 	if sc.Privileged != nil && *sc.Privileged {
 		t.Errorf("privileged")
@@ -590,7 +590,7 @@ func checkRestricted(t *testing.T, r *rendered) {
 		t.Errorf("capabilities = %+v, want drop [ALL] and no add", sc.Capabilities)
 	}
 	if sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
-		t.Errorf("container runAsNonRoot = %v", sc.RunAsNonRoot)
+		t.Errorf("container runAsNonRoot = %s, want true", boolPtr(sc.RunAsNonRoot))
 	}
 	if sc.RunAsUser != nil && psc.RunAsUser != nil && *sc.RunAsUser != *psc.RunAsUser {
 		t.Errorf("container runAsUser %d differs from the pod's %d", *sc.RunAsUser, *psc.RunAsUser)
@@ -810,4 +810,12 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// boolPtr prints an optional bool.
+func boolPtr(b *bool) string {
+	if b == nil {
+		return "unset"
+	}
+	return strconv.FormatBool(*b)
 }
