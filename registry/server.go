@@ -84,8 +84,10 @@ func (s *Server) buildHandler() http.Handler {
 	var h http.Handler = http.HandlerFunc(s.serveApp)
 	h = s.gate.Middleware(h)
 	h = NewPolicy(s.cfg.DVCR.Repositories.AllowUnmanaged, s.cfg.Registry.HTTP.Prefix).Middleware(h)
-	h = s.healthMiddleware(h)
 	h = alive(h)
+	// Health wraps alive, as upstream does: probes of "/" fail while the
+	// storage driver is unhealthy.
+	h = s.healthMiddleware(h)
 	if !s.cfg.Registry.Log.AccessLog.Disabled {
 		h = gorhandlers.CombinedLoggingHandler(os.Stdout, h)
 	}
