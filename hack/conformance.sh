@@ -36,9 +36,10 @@ mkdir -p "${out}"
 rm -f "${stamp}"
 echo "conformance: building ${module}@${version} into ${bin}"
 start=${SECONDS}
-# main.Version is what the suite reports as its commit when the binary carries
-# no VCS information (a module built from the proxy never does).
+# Version is what the suite reports as its commit when the binary carries no
+# VCS information (a module built from the proxy never does). In a test binary
+# the package under test keeps its import path, hence not main.Version.
 (cd "${src}" && GOFLAGS="${GOFLAGS:-} -mod=readonly -trimpath" go test -c \
-	-ldflags "-s -w -X main.Version=${version}" -o "${bin}" "${module}")
+	-ldflags "-s -w -X ${module}.Version=${version}" -o "${bin}" "${module}")
 echo "${want}" >"${stamp}"
 echo "conformance: built ${bin} in $((SECONDS - start))s"
