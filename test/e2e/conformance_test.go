@@ -307,3 +307,55 @@ func conformanceFailures(out string) string {
 	}
 	return b.String()
 }
+
+// TestParseConformanceTable: the table parser reads the suite's layout and
+// refuses output it cannot read, so that TestOCIConformance never passes on
+// an empty or garbled table.
+func TestParseConformanceTable(t *testing.T) {
+	const out = `OCI Conformance Result: FAIL
+  Pass..........................:        743
+
+API conformance:
+  Tag listing...................:       FAIL
+  Ping..........................:       Pass
+
+Data conformance:
+  Artifact......................:       Pass
+  Image with Large Manifest.....:       Pass
+  Digest Algorithm sha512.......:       FAIL
+  A group name of thirty or more characters:   Disabled
+
+`
+	data, err := parseConformanceTable(out, "Data conformance:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := conformanceTable{
+		{"Artifact", "Pass"},
+		{"Image with Large Manifest", "Pass"},
+		{"Digest Algorithm sha512", "FAIL"},
+		{"A group name of thirty or more characters", "Disabled"},
+	}
+	if fmt.Sprint(data) != fmt.Sprint(want) {
+		t.Errorf("data table:\n%s\nwant:\n%s", data, want)
+	}
+	api, err := parseConformanceTable(out, "API conformance:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := api.status("Tag listing"); !ok || s != "FAIL" || len(api) != 2 {
+		t.Errorf("API table:\n%s", api)
+	}
+	for name, bad := range map[string]string{
+		"no output":   "",
+		"no header":   "API conformance:\n  Ping....: Pass\n",
+		"no rows":     "Data conformance:\n\nOther:\n",
+		"header last": "Data conformance:",
+		"bad row":     "Data conformance:\n  Image.......: maybe\n",
+		"unindented":  "Data conformance:\nImage.......: Pass\n",
+	} {
+		if table, err := parseConformanceTable(bad, "Data conformance:"); err == nil {
+			t.Errorf("%s: parsed %d rows, want an error", name, len(table))
+		}
+	}
+}
