@@ -81,6 +81,11 @@ func Load(path string) (*Config, error) {
 func Parse(source string, data []byte) (*Config, error) {
 	reg, err := configuration.Parse(bytes.NewReader(data))
 	if err != nil {
+		// The registry parser rejects a missing or second storage driver
+		// itself, without naming a key; report those as a KeyError.
+		if storageErr := fileStorageError(data, err); storageErr != nil {
+			err = storageErr
+		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, source, err)
 	}
 	section, err := parseDVCRSection(data)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/distribution/distribution/v3/configuration"
+	"sigs.k8s.io/yaml"
 )
 
 // StorageDrivers are the storage drivers linked into DVCR, by config key.
@@ -36,4 +37,24 @@ func validateStorage(storage configuration.Storage) error {
 		}
 	}
 	return keyError("storage."+drivers[0], nil, fmt.Sprintf("unknown storage driver %q (supported: %s)", drivers[0], strings.Join(StorageDrivers, ", ")))
+}
+
+// fileStorageError explains a registry parser error caused by the storage
+// section of the file (no driver, or more than one): it returns the
+// corresponding KeyError, or nil when the storage section is not at fault.
+func fileStorageError(data []byte, parseErr error) error {
+	if !strings.Contains(parseErr.Error(), "storage") {
+		return nil
+	}
+	var doc struct {
+		Storage map[string]any `json:"storage"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil // e.g. "storage: inmemory", or not YAML at all
+	}
+	storage := configuration.Storage{}
+	for key := range doc.Storage {
+		storage[key] = nil
+	}
+	return validateStorage(storage)
 }

@@ -20,6 +20,12 @@ import (
 type Gate struct {
 	retryAfter time.Duration
 
+	// transition serializes switches between read-write and read-only with
+	// their OnChange calls, so that the calls come in the order of the
+	// switches (a release racing with a new hold must not report read-write
+	// last while the registry is read-only).
+	transition sync.Mutex
+
 	mu       sync.Mutex
 	holds    map[uint64]string // active read-only holds by id, with their reason
 	inflight map[uint64]Write  // write requests being served
@@ -53,6 +59,8 @@ func NewGate(retryAfter time.Duration) *Gate {
 
 // OnChange registers a function called with the new state whenever the
 // registry switches between read-write and read-only (used for metrics).
+// Calls are made one at a time, in the order of the switches; fn must not
+// take or release holds of this gate.
 func (g *Gate) OnChange(fn func(readOnly bool)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -117,7 +125,10 @@ func (g *Gate) Enter(ctx context.Context, reason string, drainTimeout time.Durat
 		case <-timer.C:
 			return hold, g.drainError()
 		case <-ctx.Done():
-			return hold, fmt.Errorf("%w: %w", g.drainError(), ctx.Err())
+			if err := g.drainError(); err != nil {
+				return hold, fmt.Errorf("%w: %w", err, ctx.Err())
+			}
+			return hold, ctx.Err()
 		}
 	}
 }
@@ -135,6 +146,8 @@ func (g *Gate) drainError() error {
 }
 
 func (g *Gate) acquire(reason string) *Hold {
+	g.transition.Lock()
+	defer g.transition.Unlock()
 	g.mu.Lock()
 	g.nextID++
 	id := g.nextID
@@ -149,6 +162,8 @@ func (g *Gate) acquire(reason string) *Hold {
 }
 
 func (g *Gate) release(id uint64) {
+	g.transition.Lock()
+	defer g.transition.Unlock()
 	g.mu.Lock()
 	delete(g.holds, id)
 	nowReadWrite := len(g.holds) == 0

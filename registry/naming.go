@@ -83,7 +83,7 @@ func ParseRepository(path string) (Repository, error) {
 	default:
 		return Repository{}, fmt.Errorf("%w: %q", ErrUnmanagedRepository, path)
 	}
-	if repo.Namespace != "" {
+	if kind.Namespaced() {
 		if errs := validation.IsDNS1123Label(repo.Namespace); len(errs) > 0 {
 			return Repository{}, fmt.Errorf("%w: %q: namespace %q: %s", ErrUnmanagedRepository, path, repo.Namespace, errs[0])
 		}

@@ -50,7 +50,13 @@ func Inspect(ctx context.Context, path string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	out, err := exec.CommandContext(ctx, "qemu-img", "info", "--output=json", path).Output()
+	// An absolute path keeps qemu-img from reading a relative name such as
+	// "disk:1.img", "json:{...}" or "-x.img" as a protocol or an option.
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Info{}, err
+	}
+	out, err := exec.CommandContext(ctx, "qemu-img", "info", "--output=json", abs).Output()
 	if err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
