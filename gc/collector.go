@@ -100,7 +100,7 @@ func (c *Collector) runGuarded(ctx context.Context, res *Result, progress func(s
 	return err
 }
 
-func (c *Collector) run(ctx context.Context, res *Result, progress func(string)) error {
+func (c *Collector) run(ctx context.Context, res *Result, progress func(string)) (err error) {
 	if c.Live != nil {
 		release, err := c.enterReadOnly(ctx, res, progress)
 		defer release()
@@ -114,13 +114,15 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 	}
 	deletedAny := false
 	defer func() {
+		// A stale cache would let clients mount or skip blobs that are
+		// gone: failing to drop it fails the run, loudly.
 		if deletedAny && c.Live != nil {
-			if err := c.Live.ResetCaches(); err != nil {
-				res.Warnings = append(res.Warnings, "resetting registry caches: "+err.Error())
+			if rErr := c.Live.ResetCaches(); rErr != nil {
+				err = errors.Join(err, fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr))
 			}
 		}
 	}()
-	if err := c.removeRepositories(ctx, res, candidates, progress); err != nil {
+	if err = c.removeRepositories(ctx, res, candidates, progress); err != nil {
 		deletedAny = len(res.Deleted) > 0
 		return err
 	}
@@ -134,6 +136,9 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 	})
 	res.Sweep = &stats
 	res.Freed = stats.FreedBytes
+	for _, e := range stats.Errors {
+		res.Warnings = append(res.Warnings, e)
+	}
 	return err
 }
 

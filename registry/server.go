@@ -77,7 +77,8 @@ func (s *Server) newApp() (app *handlers.App, err error) {
 			err = fmt.Errorf("%w: %s: %v", ErrRegistrySetup, s.cfg.Source, r)
 		}
 	}()
-	return handlers.NewApp(s.ctx, s.cfg.Registry), nil
+	withReplacingRegisterer(func() { app = handlers.NewApp(s.ctx, s.cfg.Registry) })
+	return app, nil
 }
 
 func (s *Server) buildHandler() http.Handler {

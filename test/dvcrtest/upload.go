@@ -23,24 +23,9 @@ func StartSlowUpload(t testing.TB, base, repo string) *SlowUpload {
 	t.Helper()
 	data := []byte(strings.Repeat("disk-bytes ", 10000))
 	dgst := fmt.Sprintf("sha256:%x", sha256.Sum256(data))
-	resp, err := http.Post(base+"/v2/"+repo+"/blobs/uploads/", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("opening an upload in %s: %s", repo, resp.Status)
-	}
-	loc := resp.Header.Get("Location")
-	if !strings.HasPrefix(loc, "http") {
-		loc = base + loc
-	}
-	sep := "?"
-	if strings.Contains(loc, "?") {
-		sep = "&"
-	}
+	loc := openUpload(t, base, repo)
 	pr, pw := io.Pipe()
-	req, _ := http.NewRequest(http.MethodPut, loc+sep+"digest="+dgst, pr)
+	req, _ := http.NewRequest(http.MethodPut, loc+querySep(loc)+"digest="+dgst, pr)
 	req.ContentLength = int64(len(data))
 	u := &SlowUpload{pw: pw, rest: data[100:], status: make(chan int, 1)}
 	go func() {
@@ -63,4 +48,44 @@ func (u *SlowUpload) Finish() int {
 	_, _ = u.pw.Write(u.rest)
 	_ = u.pw.Close()
 	return <-u.status
+}
+
+// UploadBlob uploads data as one blob of repo (POST, then a monolithic PUT).
+func UploadBlob(t testing.TB, base, repo string, data []byte) {
+	t.Helper()
+	loc := openUpload(t, base, repo)
+	req, _ := http.NewRequest(http.MethodPut, loc+querySep(loc)+"digest="+fmt.Sprintf("sha256:%x", sha256.Sum256(data)), strings.NewReader(string(data)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("uploading a blob to %s: %s", repo, resp.Status)
+	}
+}
+
+// openUpload starts an upload session and returns its absolute location.
+func openUpload(t testing.TB, base, repo string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/v2/"+repo+"/blobs/uploads/", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("opening an upload in %s: %s", repo, resp.Status)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, "http") {
+		loc = base + loc
+	}
+	return loc
+}
+
+func querySep(loc string) string {
+	if strings.Contains(loc, "?") {
+		return "&"
+	}
+	return "?"
 }

@@ -85,7 +85,7 @@ func TestGCRunSeedScenario(t *testing.T) {
 	e.cluster.CreateVD(t, "default", "provisioning", "Provisioning")
 
 	rec, out := e.run(t)
-	if out.ExitCode != 0 || !rec.Succeeded() {
+	if out.ExitCode != 0 || !rec.Succeeded() || len(rec.Warnings) > 0 {
 		t.Fatalf("gc run: exit %d, record %+v\n%s", out.ExitCode, rec, out.Stderr)
 	}
 	if got, want := deletedRepos(rec), "cvi/debian-12 vd/default/debian-10-root vi/default/ubuntu-2204"; got != want {
@@ -281,15 +281,7 @@ func pushBlobs(t *testing.T, base, repo string, disk *dvcrtest.DiskImage) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, _ := http.NewRequest(http.MethodPost, base+"/v2/"+repo+"/blobs/uploads/?digest=sha256:"+d, strings.NewReader(string(data)))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			t.Fatalf("monolithic upload of %s: %s", d, resp.Status)
-		}
+		dvcrtest.UploadBlob(t, base, repo, data)
 	}
 }
 

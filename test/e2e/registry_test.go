@@ -44,8 +44,8 @@ func assertSameDisk(t *testing.T, disk *dvcrtest.DiskImage, layout string) {
 	}
 	var cfg v1.Image
 	readJSON(t, blobPath(layout, man.Config.Digest.Encoded()), &cfg)
-	if got := cfg.Config.Labels[diskimage.LabelFormat]; got != "qcow2" {
-		t.Errorf("label %s = %q, want qcow2", diskimage.LabelFormat, got)
+	if got := cfg.Config.Labels[diskimage.LabelFormat]; got != disk.Info.Format {
+		t.Errorf("label %s = %q, want %q", diskimage.LabelFormat, got, disk.Info.Format)
 	}
 	want, err := os.ReadFile(disk.Path)
 	if err != nil {
