@@ -2,7 +2,6 @@ package gc
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -73,13 +72,6 @@ func (r *CheckReport) WriteText(w io.Writer) error {
 	writeImages(&b, r.Eligible)
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// WriteJSON prints the report for scripts.
-func (r *CheckReport) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(r)
 }
 
 func kindCounts(counts map[registry.Kind]int) string {

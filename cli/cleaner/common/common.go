@@ -5,6 +5,8 @@ package common
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,12 +14,14 @@ import (
 	"strings"
 	"time"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 	"k8s.io/client-go/rest"
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/storage"
 )
 
 // DefaultConfigPath is where the DVCR container mounts its configuration.
@@ -108,4 +112,25 @@ func IsTerminal(r io.Reader) bool {
 		return term.IsTerminal(int(v.Fd()))
 	}
 	return false
+}
+
+// Storage loads the configuration and opens its storage driver, the first
+// step of every verb that reads the registry.
+func (o *Options) Storage(ctx context.Context) (*config.Config, storagedriver.StorageDriver, error) {
+	cfg, err := o.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	driver, err := storage.OpenDriver(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, driver, nil
+}
+
+// WriteJSON prints v as indented JSON, the -o json form of every report.
+func WriteJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -5,7 +5,6 @@ package deletecmd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -54,11 +53,7 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 	if err != nil {
 		return err
 	}
-	cfg, err := opts.Config()
-	if err != nil {
-		return err
-	}
-	driver, err := storage.OpenDriver(ctx, cfg)
+	cfg, driver, err := opts.Storage(ctx)
 	if err != nil {
 		return err
 	}
@@ -86,7 +81,7 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 		return err
 	}
 	if f.output.JSON() {
-		return json.NewEncoder(streams.Out).Encode(res)
+		return common.WriteJSON(streams.Out, res)
 	}
 	_, err = fmt.Fprintf(streams.Out, "Deleted repository %s. Its blobs are removed by the next garbage collection run.\n", repoPath)
 	return err

@@ -33,11 +33,7 @@ func runCheck(ctx context.Context, opts *common.Options, f *checkFlags, streams 
 	if err := f.output.Validate(); err != nil {
 		return err
 	}
-	cfg, err := opts.Config()
-	if err != nil {
-		return err
-	}
-	driver, err := storage.OpenDriver(ctx, cfg)
+	cfg, driver, err := opts.Storage(ctx)
 	if err != nil {
 		return err
 	}
@@ -63,7 +59,7 @@ func runCheck(ctx context.Context, opts *common.Options, f *checkFlags, streams 
 		return err
 	}
 	if f.output.JSON() {
-		return report.WriteJSON(streams.Out)
+		return common.WriteJSON(streams.Out, report)
 	}
 	return report.WriteText(streams.Out)
 }

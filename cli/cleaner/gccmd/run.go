@@ -67,9 +67,7 @@ func runGC(ctx context.Context, opts *common.Options, f *runFlags, streams commo
 		return runErr
 	}
 	if f.output.JSON() {
-		enc := json.NewEncoder(streams.Out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
+		if err := common.WriteJSON(streams.Out, res); err != nil {
 			return err
 		}
 	} else if err := writeResult(streams, res); err != nil {

@@ -2,7 +2,6 @@ package gccmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/dvcr/dvcr/cli/cleaner/common"
 	"github.com/dvcr/dvcr/gc"
-	"github.com/dvcr/dvcr/storage"
 )
 
 type statusFlags struct {
@@ -36,11 +34,7 @@ func runStatus(ctx context.Context, opts *common.Options, f *statusFlags, stream
 	if err := f.output.Validate(); err != nil {
 		return err
 	}
-	cfg, err := opts.Config()
-	if err != nil {
-		return err
-	}
-	driver, err := storage.OpenDriver(ctx, cfg)
+	_, driver, err := opts.Storage(ctx)
 	if err != nil {
 		return err
 	}
@@ -49,9 +43,7 @@ func runStatus(ctx context.Context, opts *common.Options, f *statusFlags, stream
 		return err
 	}
 	if f.output.JSON() {
-		enc := json.NewEncoder(streams.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(results)
+		return common.WriteJSON(streams.Out, results)
 	}
 	if len(results) == 0 {
 		_, err := fmt.Fprintln(streams.Out, "No garbage collection runs recorded yet.")

@@ -4,7 +4,6 @@ package lscmd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -55,11 +54,7 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 	if err != nil {
 		return err
 	}
-	cfg, err := opts.Config()
-	if err != nil {
-		return err
-	}
-	driver, err := storage.OpenDriver(ctx, cfg)
+	_, driver, err := opts.Storage(ctx)
 	if err != nil {
 		return err
 	}
@@ -79,9 +74,7 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 		entries = append(entries, Entry{Kind: kind.ResourceKind(), Namespace: repo.Namespace, Name: repo.Name, Repository: repo.Path, Tags: tags})
 	}
 	if f.output.JSON() {
-		enc := json.NewEncoder(streams.Out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(entries)
+		return common.WriteJSON(streams.Out, entries)
 	}
 	return writeTable(streams, kind, entries)
 }
