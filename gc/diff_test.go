@@ -1,0 +1,117 @@
+package gc
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/storage"
+)
+
+func inventory(paths ...string) *storage.Inventory {
+	inv := &storage.Inventory{}
+	for _, p := range paths {
+		if repo, ok := storage.ClassifyPath(p); ok {
+			inv.Repos = append(inv.Repos, repo)
+		} else {
+			inv.Unmanaged = append(inv.Unmanaged, p)
+		}
+	}
+	return inv
+}
+
+func TestEligible(t *testing.T) {
+	const host = "dvcr.d8-virtualization.svc"
+	long := strings.Repeat("x", 250)
+	cases := []struct {
+		name     string
+		repos    []string
+		cluster  []Resource
+		eligible string
+	}{
+		{"missing cvi", []string{"cvi/a"}, nil, "cvi/a"},
+		{"live cvi", []string{"cvi/a"}, []Resource{{Kind: registry.KindCVI, Name: "a"}}, ""},
+		{"cvi of the same name is not a vi", []string{"vi/default/a"}, []Resource{{Kind: registry.KindCVI, Name: "a"}}, "vi/default/a"},
+		{"vi in another namespace", []string{"vi/prod/a"}, []Resource{{Kind: registry.KindVI, Namespace: "default", Name: "a"}}, "vi/prod/a"},
+		{"live vi", []string{"vi/prod/a"}, []Resource{{Kind: registry.KindVI, Namespace: "prod", Name: "a"}}, ""},
+		{"vd missing", []string{"vd/ns/d"}, nil, "vd/ns/d"},
+		{"vd ready", []string{"vd/ns/d"}, []Resource{{Kind: registry.KindVD, Namespace: "ns", Name: "d", Phase: PhaseReady}}, "vd/ns/d"},
+		{"vd provisioning", []string{"vd/ns/d"}, []Resource{{Kind: registry.KindVD, Namespace: "ns", Name: "d", Phase: "Provisioning"}}, ""},
+		{"vd without phase", []string{"vd/ns/d"}, []Resource{{Kind: registry.KindVD, Namespace: "ns", Name: "d"}}, ""},
+		{"legacy vi/<name> is a cvi", []string{"vi/legacy"}, []Resource{{Kind: registry.KindCVI, Name: "legacy"}}, ""},
+		{"legacy vi/<name> orphan", []string{"vi/legacy"}, nil, "vi/legacy"},
+		{"unmanaged never", []string{"foo/bar", "cvi/a/b"}, nil, ""},
+		{"shortened name matches", []string{registry.RepositoryFor(host, registry.KindCVI, "", long).Path()}, []Resource{{Kind: registry.KindCVI, Name: long}}, ""},
+		{"sorted by path", []string{"vi/default/z", "cvi/b", "vd/default/a"}, nil, "cvi/b vd/default/a vi/default/z"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Eligible(inventory(tc.repos...), &ClusterInventory{Resources: tc.cluster}, host)
+			var paths []string
+			for _, c := range got {
+				paths = append(paths, c.Path)
+			}
+			if s := strings.Join(paths, " "); s != tc.eligible {
+				t.Fatalf("eligible %q, want %q", s, tc.eligible)
+			}
+		})
+	}
+}
+
+// TestCheckReportText renders the documentation's example exactly.
+func TestCheckReportText(t *testing.T) {
+	gib := func(f float64) uint64 { return uint64(f * (1 << 30)) }
+	report := &CheckReport{
+		Registry: map[registry.Kind]int{registry.KindCVI: 2, registry.KindVI: 5, registry.KindVD: 1},
+		Cluster:  map[registry.Kind]int{registry.KindCVI: 1, registry.KindVI: 5, registry.KindVD: 11},
+		Usage:    &storage.Usage{Total: gib(36.3), Used: gib(13.1), Available: gib(22.4)},
+		Eligible: []EligibleImage{
+			{Kind: "ClusterVirtualImage", Name: "debian-12"},
+			{Kind: "VirtualDisk", Namespace: "default", Name: "debian-10-root"},
+			{Kind: "VirtualImage", Namespace: "default", Name: "ubuntu-2204"},
+		},
+	}
+	want := `Found 2 cvi, 5 vi, 1 vd manifests in registry
+Found 1 cvi, 5 vi, 11 vd resources in cluster
+  Total     Used    Avail     Use%
+36.3GiB  13.1GiB  22.4GiB      37%
+Images eligible for cleanup:
+KIND                   NAMESPACE            NAME
+ClusterVirtualImage                         debian-12
+VirtualDisk            default              debian-10-root
+VirtualImage           default              ubuntu-2204
+`
+	var buf bytes.Buffer
+	if err := report.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", buf.String(), want)
+	}
+	report.Eligible = nil
+	buf.Reset()
+	_ = report.WriteText(&buf)
+	if !strings.HasSuffix(buf.String(), "37%\nNo images eligible for cleanup.\n") {
+		t.Fatalf("nothing eligible:\n%s", buf.String())
+	}
+}
+
+func TestFormatBytes(t *testing.T) {
+	cases := map[uint64]string{
+		0:           "0.0B",
+		512:         "512.0B",
+		1024:        "1.0KiB",
+		1536:        "1.5KiB",
+		1<<20 - 1:   "1.0MiB",
+		38976570572: "36.3GiB",
+		3 << 40:     "3.0TiB",
+		5 << 50:     "5.0PiB",
+		2048 << 50:  "2048.0PiB",
+	}
+	for n, want := range cases {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
