@@ -418,8 +418,13 @@ func (s *sweeper) scanRepository(ctx context.Context, name string) (*sweepRepo, 
 		parts := strings.Split(strings.TrimPrefix(fi.Path(), manifests+"/"), "/")
 		switch {
 		case len(parts) == 4 && parts[0] == "revisions" && parts[3] == "link":
-			if d, ok := sweepDigest(parts[1], parts[2]); ok {
+			d, ok := sweepDigest(parts[1], parts[2])
+			switch {
+			case ok:
 				repo.revisions[d] = fi.ModTime()
+			case !s.opts.DeleteUntagged || fi.ModTime().After(s.cutoff):
+				// A manifest to keep, but what it references is unknown.
+				return fmt.Errorf("repository %s: kept manifest revision %s:%s: invalid or unsupported digest", name, parts[1], parts[2])
 			}
 		case len(parts) == 4 && parts[0] == "tags" && parts[2] == "current" && parts[3] == "link":
 			repo.tags = append(repo.tags, sweepTag{name: parts[1], link: fi.Path()})
@@ -572,7 +577,11 @@ func (s *sweeper) deleteManifests(ctx context.Context) error {
 		a, b := s.deletions[i], s.deletions[j]
 		return a.repo < b.repo || a.repo == b.repo && a.digest < b.digest
 	})
-	prog := newSweepProgress(s.opts.Progress, "untagged manifests", "deleted", len(s.deletions))
+	unit := "deleted"
+	if s.opts.DryRun {
+		unit = "to delete (dry run)"
+	}
+	prog := newSweepProgress(s.opts.Progress, "untagged manifests", unit, len(s.deletions))
 	return sweepParallel(ctx, s.workers, len(s.deletions), func(ctx context.Context, i int) error {
 		s.deleteManifest(ctx, s.deletions[i])
 		prog.add(1)

@@ -598,6 +598,35 @@ func TestMarkAndSweep(t *testing.T) {
 			},
 		},
 		{
+			name: "revision with an invalid digest",
+			run: func(t *testing.T, f *sweepFixture) {
+				f.image("vi/ns/a", "latest", "layer")
+				f.blob("vi/ns/a", "unreferenced")
+				bad := path.Join(storage.RepositoryDir("vi/ns/a"), "_manifests/revisions/sha256/not-a-digest/link")
+				if err := f.driver.PutContent(f.ctx, bad, []byte("sha256:not-a-digest")); err != nil {
+					t.Fatal(err)
+				}
+				f.age(time.Hour)
+				before := f.files()
+				// Kept (DeleteUntagged false or within the grace period): what it references is unknown.
+				for _, opts := range []SweepOptions{{}, {DeleteUntagged: true, GracePeriod: 2 * time.Hour}} {
+					if _, err := f.sweep(opts); err == nil || !strings.Contains(err.Error(), "not-a-digest") {
+						t.Errorf("%+v: error %v, want one naming the revision", opts, err)
+					}
+					sweepCheckFiles(t, before, f.files())
+				}
+				// Untagged and old: ignored, left alone.
+				stats, err := f.sweep(SweepOptions{DeleteUntagged: true, GracePeriod: time.Minute})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !f.exists(bad) {
+					t.Error("invalid revision deleted")
+				}
+				sweepCheckStats(t, stats, SweepStats{Repositories: 1, BlobsTotal: 4, BlobsMarked: 3, BlobsDeleted: 1, FreedBytes: int64(len("unreferenced"))})
+			},
+		},
+		{
 			name: "empty storage",
 			run: func(t *testing.T, f *sweepFixture) {
 				stats, err := f.sweep(SweepOptions{DeleteUntagged: true})
