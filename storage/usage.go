@@ -1,7 +1,9 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -34,8 +36,19 @@ func VolumeUsage(cfg *config.Config) (Usage, error) {
 		root = "/var/lib/registry" // the filesystem driver's default
 	}
 	var st unix.Statfs_t
-	if err := unix.Statfs(root, &st); err != nil {
-		return Usage{}, fmt.Errorf("statfs %s: %w", root, err)
+	// An empty registry may not have created its root yet: the space is
+	// that of the volume it will be created on.
+	dir := root
+	for {
+		err := unix.Statfs(dir, &st)
+		if err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if !errors.Is(err, unix.ENOENT) || parent == dir {
+			return Usage{}, fmt.Errorf("statfs %s: %w", root, err)
+		}
+		dir = parent
 	}
 	bs := uint64(st.Bsize)
 	return Usage{

@@ -2,6 +2,8 @@ package chart
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +16,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/dvcr/dvcr/test/dvcrtest"
 	"github.com/dvcr/dvcr/test/envtest"
 )
 
@@ -86,6 +93,7 @@ func TestClusterLifecycle(t *testing.T) {
 		}
 		k.access(sa, "", "secrets", "get", false)
 		k.access(sa, "", "persistentvolumeclaims", "list", false)
+		gcCheckAs(t, c, kc, sa)
 	})
 
 	t.Run("size raised grows the pvc in place", func(t *testing.T) {
@@ -309,5 +317,48 @@ func (s state) verifies(t *testing.T, password string) {
 	}
 	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)); err != nil {
 		t.Errorf("htpasswd does not verify %q: %v", password, err)
+	}
+}
+
+// gcCheckAs impersonates the chart's service account: dvcr-cleaner gc check
+// succeeds with its rights, and creating or deleting a VirtualImage is
+// forbidden.
+func gcCheckAs(t *testing.T, c *envtest.Cluster, adminKubeconfig, sa string) {
+	t.Helper()
+	kcfg, err := clientcmd.LoadFromFile(adminKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range kcfg.AuthInfos {
+		user.Impersonate = sa
+	}
+	dir := t.TempDir()
+	saKubeconfig := filepath.Join(dir, "sa.kubeconfig")
+	if err := clientcmd.WriteToFile(*kcfg, saKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "config.yml")
+	cfg := "version: 0.1\nstorage: {filesystem: {rootdirectory: " + filepath.Join(dir, "data") + "}}\nhttp: {addr: 127.0.0.1:0}\ndvcr: {adminSocket: " + filepath.Join(dir, "admin.sock") + "}\n"
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := dvcrtest.Cleaner(t, "--config", cfgPath, "--kubeconfig", saKubeconfig, "gc", "check")
+	if res.ExitCode != 0 || !strings.Contains(res.Stdout, "No images eligible for cleanup.") {
+		t.Fatalf("gc check as %s: exit %d\n%s\n%s", sa, res.ExitCode, res.Stdout, res.Stderr)
+	}
+	restCfg := rest.CopyConfig(c.Config)
+	restCfg.Impersonate = rest.ImpersonationConfig{UserName: sa, Groups: []string{"system:serviceaccounts", "system:authenticated"}}
+	dyn := dynamic.NewForConfigOrDie(restCfg)
+	vi := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": envtest.Group + "/" + envtest.Version, "kind": "VirtualImage",
+		"metadata": map[string]any{"name": "x", "namespace": "default"},
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := dyn.Resource(envtest.VIResource).Namespace("default").Create(ctx, vi, metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("creating a VirtualImage as %s: %v, want Forbidden", sa, err)
+	}
+	if err := dyn.Resource(envtest.VIResource).Namespace("default").Delete(ctx, "x", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
+		t.Errorf("deleting a VirtualImage as %s: %v, want Forbidden", sa, err)
 	}
 }
