@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,4 +69,30 @@ func TestGCStatusSurvivesRestart(t *testing.T) {
 	if !strings.Contains(st.Stdout, "success") {
 		t.Fatalf("gc status after restart:\n%s", st.Stdout)
 	}
+}
+
+// TestOfflineRefusedBehindRunningRegistry: when the admin socket does not
+// answer but a registry serves http.addr, offline mode refuses to touch
+// storage.
+func TestOfflineRefusedBehindRunningRegistry(t *testing.T) {
+	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{})
+	disk := dvcrtest.MakeDisk(t, "a", "raw", "1M", 4096)
+	dvcrtest.Push(t, srv, disk, "cvi/keep", "latest")
+	data, err := os.ReadFile(srv.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(data), "127.0.0.1:0", srv.Addr, 1)
+	cfg = strings.Replace(cfg, srv.AdminSock, filepath.Join(t.TempDir(), "elsewhere.sock"), 1)
+	path := filepath.Join(t.TempDir(), "config.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"delete", "cvi", "keep", "--yes"}, {"gc", "run", "--yes"}} {
+		res := dvcrtest.Cleaner(t, append([]string{"--config", path}, args...)...)
+		if res.ExitCode == 0 || !strings.Contains(res.Stderr, "refusing to change storage behind a running registry") {
+			t.Fatalf("dvcr-cleaner %v: exit %d\n%s%s", args, res.ExitCode, res.Stdout, res.Stderr)
+		}
+	}
+	assertSameDisk(t, disk, dvcrtest.Pull(t, srv, "cvi/keep", "latest"))
 }

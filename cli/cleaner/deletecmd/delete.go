@@ -75,7 +75,9 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 		err = client.DeleteRepository(ctx, repoPath)
 	case errors.Is(err, admin.ErrNotRunning):
 		res.Via = "storage"
-		err = storage.RemoveRepository(ctx, driver, repoPath)
+		if err = common.EnsureNoServer(cfg); err == nil {
+			err = storage.RemoveRepository(ctx, driver, repoPath)
+		}
 	}
 	if err != nil {
 		return err

@@ -106,6 +106,9 @@ func runOffline(ctx context.Context, opts *common.Options, trigger string, progr
 	if err != nil {
 		return nil, err
 	}
+	if err := common.EnsureNoServer(cfg); err != nil {
+		return nil, err
+	}
 	progress("no dvcr serve is running: working directly on storage")
 	collector, err := gc.NewCollector(ctx, cfg, nil, opts.RESTConfig)
 	if err != nil {
