@@ -1,7 +1,6 @@
 package chart
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"os"
@@ -11,52 +10,19 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
 const (
-	// modulePath identifies the repository's root go.mod (test/tools has one
-	// of its own).
-	modulePath = "github.com/dvcr/dvcr"
 	// release and namespace of every render: the names the documentation uses.
 	release   = "dvcr"
 	namespace = "d8-virtualization"
 )
 
-// repoRoot is the directory whose go.mod declares modulePath.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if moduleOf(filepath.Join(dir, "go.mod")) == modulePath {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("chart: no go.mod of module %s above the working directory", modulePath)
-		}
-		dir = parent
-	}
-}
+// repoRoot is the repository's root directory.
+func repoRoot(t testing.TB) string { return dvcrtest.RepoRoot(t) }
 
-func moduleOf(gomod string) string {
-	f, err := os.Open(gomod)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if fields := strings.Fields(sc.Text()); len(fields) >= 2 && fields[0] == "module" {
-			return strings.Trim(fields[1], `"`)
-		}
-	}
-	return ""
-}
-
-// chartDir is charts/dvcr in the repository.
 func chartDir(t testing.TB) string {
 	t.Helper()
 	return filepath.Join(repoRoot(t), "charts", "dvcr")

@@ -11,27 +11,6 @@ import (
 	"testing"
 )
 
-// RepoRoot is the directory of the repository's go.mod.
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "cmd", "dvcr")); err == nil {
-				return dir
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("dvcrtest: repository root (go.mod beside cmd/dvcr) not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // Binary is the path of bin/<name> in the repository; the test fails when it
 // has not been built.
 func Binary(t testing.TB, name string) string {

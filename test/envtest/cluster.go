@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
 // startTimeout bounds the start of etcd and of kube-apiserver. envtest's 20 s
@@ -41,7 +43,7 @@ type Cluster struct {
 // binaries fail the test with a hint to run `make testbin`.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := dvcrtest.FindRepoRoot()
 	if err != nil {
 		t.Fatalf("envtest: %v", err)
 	}
