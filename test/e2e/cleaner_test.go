@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,4 +96,31 @@ func TestOfflineRefusedBehindRunningRegistry(t *testing.T) {
 		}
 	}
 	assertSameDisk(t, disk, dvcrtest.Pull(t, srv, "cvi/keep", "latest"))
+}
+
+// TestGCRunPromptsAtTerminal: at a real terminal (a pty from script(1)),
+// gc run shows what it would delete and asks; "n" changes nothing, "y" runs.
+func TestGCRunPromptsAtTerminal(t *testing.T) {
+	e := newGCEnv(t, noGrace)
+	disk := dvcrtest.MakeDisk(t, "orphan", "raw", "1M", 4096)
+	dvcrtest.Push(t, e.srv, disk, "cvi/orphan", "latest")
+	script := dvcrtest.Tool(t, "script", "apt-get install -y util-linux")
+	cmdline := dvcrtest.Binary(t, "dvcr-cleaner") + " --config " + e.srv.ConfigPath + " --kubeconfig " + e.kubeconfig + " gc run"
+	answer := func(reply string) (string, error) {
+		cmd := exec.Command(script, "-qec", cmdline, "/dev/null")
+		cmd.Stdin = strings.NewReader(reply + "\n")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := answer("n")
+	if err == nil || !strings.Contains(out, "ClusterVirtualImage") || !strings.Contains(out, "orphan") || !strings.Contains(out, "Confirm? [y/N]") {
+		t.Fatalf("answering n: %v\n%s", err, out)
+	}
+	assertSameDisk(t, disk, dvcrtest.Pull(t, e.srv, "cvi/orphan", "latest"))
+	if out, err := answer("y"); err != nil || !strings.Contains(out, "Garbage collection succeeded") {
+		t.Fatalf("answering y: %v\n%s", err, out)
+	}
+	if _, err := dvcrtest.SkopeoErr(t, "inspect", "--tls-verify=false", e.srv.Ref("cvi/orphan", "latest")); err == nil {
+		t.Fatal("orphan still pulls after a confirmed run")
+	}
 }

@@ -33,28 +33,7 @@ func runCheck(ctx context.Context, opts *common.Options, f *checkFlags, streams 
 	if err := f.output.Validate(); err != nil {
 		return err
 	}
-	cfg, driver, err := opts.Storage(ctx)
-	if err != nil {
-		return err
-	}
-	restCfg, err := opts.RESTConfig()
-	if err != nil {
-		return err
-	}
-	lister, err := gc.NewClusterLister(restCfg)
-	if err != nil {
-		return err
-	}
-	lister.PageSize = f.pageSize
-	usage, err := storage.VolumeUsage(cfg)
-	var usagePtr *storage.Usage
-	switch {
-	case err == nil:
-		usagePtr = &usage
-	case !errors.Is(err, storage.ErrUsageUnknown):
-		return err
-	}
-	report, err := gc.Check(ctx, driver, lister, cfg.DVCR.RegistryHost, usagePtr)
+	report, err := checkReport(ctx, opts, f.pageSize)
 	if err != nil {
 		return err
 	}
@@ -62,4 +41,30 @@ func runCheck(ctx context.Context, opts *common.Options, f *checkFlags, streams 
 		return common.WriteJSON(streams.Out, report)
 	}
 	return report.WriteText(streams.Out)
+}
+
+// checkReport lists the registry and the cluster and selects what a run
+// would delete.
+func checkReport(ctx context.Context, opts *common.Options, pageSize int64) (*gc.CheckReport, error) {
+	cfg, driver, err := opts.Storage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	restCfg, err := opts.RESTConfig()
+	if err != nil {
+		return nil, err
+	}
+	lister, err := gc.NewClusterLister(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	lister.PageSize = pageSize
+	var usage *storage.Usage
+	switch u, err := storage.VolumeUsage(cfg); {
+	case err == nil:
+		usage = &u
+	case !errors.Is(err, storage.ErrUsageUnknown):
+		return nil, err
+	}
+	return gc.Check(ctx, driver, lister, cfg.DVCR.RegistryHost, usage)
 }

@@ -56,7 +56,7 @@ func runGC(ctx context.Context, opts *common.Options, f *runFlags, streams commo
 	if err != nil {
 		return err
 	}
-	if err := common.Confirm(streams, "Run garbage collection now? The registry is read-only while it runs; eligible images and unreferenced blobs are deleted.", f.yes); err != nil {
+	if err := confirmRun(ctx, opts, f, streams); err != nil {
 		return err
 	}
 	progress := func(line string) {
@@ -77,6 +77,22 @@ func runGC(ctx context.Context, opts *common.Options, f *runFlags, streams commo
 		return fmt.Errorf("garbage collection failed: %w", runErr)
 	}
 	return nil
+}
+
+// confirmRun shows an operator at a terminal what the run would delete
+// before asking; --yes skips both, and without a terminal it refuses.
+func confirmRun(ctx context.Context, opts *common.Options, f *runFlags, streams common.Streams) error {
+	const question = "Run garbage collection now? The registry is read-only while it runs; the images above and unreferenced blobs are deleted."
+	if !f.yes && common.IsTerminal(streams.In) {
+		report, err := checkReport(ctx, opts, gc.DefaultPageSize)
+		if err != nil {
+			return err
+		}
+		if err := report.WriteText(streams.Out); err != nil {
+			return err
+		}
+	}
+	return common.Confirm(streams, question, f.yes)
 }
 
 // execute runs through the running dvcr serve when there is one (it owns the
