@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dvcr/dvcr/admin"
 	"github.com/dvcr/dvcr/cli/cleaner/common"
 	"github.com/dvcr/dvcr/gc"
 )
@@ -34,7 +35,7 @@ func runStatus(ctx context.Context, opts *common.Options, f *statusFlags, stream
 	if err := f.output.Validate(); err != nil {
 		return err
 	}
-	_, driver, err := opts.Storage(ctx)
+	cfg, driver, err := opts.Storage(ctx)
 	if err != nil {
 		return err
 	}
@@ -45,6 +46,7 @@ func runStatus(ctx context.Context, opts *common.Options, f *statusFlags, stream
 	if f.output.JSON() {
 		return common.WriteJSON(streams.Out, results)
 	}
+	writeServerState(ctx, streams, cfg.DVCR.AdminSocket)
 	if len(results) == 0 {
 		_, err := fmt.Fprintln(streams.Out, "No garbage collection runs recorded yet.")
 		return err
@@ -66,4 +68,21 @@ func summary(r gc.Result) string {
 		return r.Error
 	}
 	return r.Message
+}
+
+// writeServerState says whether a run is in progress right now, when a
+// dvcr serve answers on the admin socket.
+func writeServerState(ctx context.Context, streams common.Streams, socket string) {
+	client, err := admin.Dial(ctx, socket)
+	if err != nil {
+		return
+	}
+	st, err := client.Status(ctx)
+	switch {
+	case err != nil:
+	case st.GCRunning:
+		fmt.Fprintln(streams.Out, "A garbage collection run is in progress: the registry is read-only.")
+	case st.ReadOnly:
+		fmt.Fprintln(streams.Out, "The registry is read-only (storage.maintenance.readonly).")
+	}
 }
