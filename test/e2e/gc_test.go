@@ -151,6 +151,9 @@ func TestGCWritesDuringWindow(t *testing.T) {
 		t.Fatalf("push during gc: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	assertSameDisk(t, disk, dvcrtest.Pull(t, e.srv, "cvi/live", "latest"))
+	if st := e.cleaner(t, "gc", "status"); !strings.Contains(st.Stdout, "in progress") {
+		t.Errorf("gc status during a run:\n%s", st.Stdout)
+	}
 	if _, err := dvcrtest.SkopeoErr(t, "copy", "--preserve-digests", "--dest-tls-verify=false", disk.OCIRef(), e.srv.Ref("cvi/new", "latest")); err == nil {
 		t.Fatal("skopeo push during gc succeeded")
 	}
