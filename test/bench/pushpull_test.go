@@ -1,0 +1,852 @@
+//go:build bench
+
+// Push/pull throughput of DVCR against the upstream distribution registry
+// (v3.1.2, bin/registry) on the same machine, in the same run, with the same
+// data: a monolithic and a chunked push of a 1 GiB random blob, a pull of it,
+// and 20 parallel pushes of distinct 64 MiB blobs; the peak RSS (VmHWM) of
+// each server per workload; and the machine's limits (sha256, sequential
+// write with fsync, read) measured on the filesystem of the storage roots.
+// Writes docs/bench-push-pull.md.
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	bigSize       = 1 << 30  // the 1 GiB blob
+	chunkSize     = 64 << 20 // PATCH size of the chunked push
+	parBlobs      = 20       // parallel pushes
+	parSize       = 64 << 20 // size of each parallel blob
+	parStride     = 48 << 20 // parallel blobs are overlapping sections of the big file: distinct contents
+	ppRuns        = 3
+	ioBuf         = 1 << 20
+	rssTarget     = 100 << 20 // peak RSS of DVCR during a 1 GiB push
+	serverStartup = 30 * time.Second
+
+	// findingsMarker starts the hand-written part of docs/bench-push-pull.md,
+	// kept when the test rewrites the generated part above it.
+	findingsMarker = "<!-- findings: written by hand, kept by the benchmark -->"
+)
+
+// flavor is one of the two registries under test.
+type flavor struct {
+	name string
+	bin  string
+	args func(cfg string) []string
+	// dvcr: the config also has a dvcr: section
+	dvcr bool
+}
+
+type regServer struct {
+	flavor *flavor
+	cmd    *exec.Cmd
+	base   string // http://127.0.0.1:PORT
+	root   string // storage root
+	stderr *lockedBuffer
+	done   chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.b.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// bigBlob is the 1 GiB random file, generated once, and the sections pushed
+// in parallel.
+type bigBlob struct {
+	path      string
+	file      *os.File
+	digest    string
+	parDigest [parBlobs]string
+}
+
+func (b *bigBlob) section(i int) (off, size int64) {
+	if i < 0 {
+		return 0, bigSize
+	}
+	return int64(i) * parStride, parSize
+}
+
+type workload struct {
+	key   string
+	title string
+	// run performs one measured run against srv; returns bytes moved and the
+	// elapsed time.
+	run func(t *testing.T, c *http.Client, srv *regServer, blob *bigBlob, run int) (int64, time.Duration)
+	// setup runs once per server after it started (not measured).
+	setup func(t *testing.T, c *http.Client, srv *regServer, blob *bigBlob)
+	// dropBlobs: remove the blobs of the previous run before each run, so
+	// every push moves its blob into place.
+	dropBlobs bool
+}
+
+type wlResult struct {
+	w     *workload
+	mbps  map[string][]float64
+	rss   map[string]int64
+	total map[string]int64 // bytes moved per run
+}
+
+type limits struct {
+	sha256, write, readWarm, readCold, pipeline, httpDiscard, httpStore float64
+}
+
+func TestBenchPushPull(t *testing.T) {
+	began := time.Now()
+	root := repoRoot(t)
+	flavors := []*flavor{
+		{name: "DVCR", bin: filepath.Join(root, "bin", "dvcr"), dvcr: true,
+			args: func(cfg string) []string { return []string{"serve", "--config", cfg} }},
+		{name: "upstream", bin: filepath.Join(root, "bin", "registry"),
+			args: func(cfg string) []string { return []string{"serve", cfg} }},
+	}
+	for _, f := range flavors {
+		if _, err := os.Stat(f.bin); err != nil {
+			t.Fatalf("%s: %v (run `make build` and `GOBIN=%s go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2`)", f.bin, err, filepath.Join(root, "bin"))
+		}
+	}
+	upstreamVersion := binVersion(flavors[1].bin)
+
+	dir := t.TempDir()
+	t.Logf("work directory %s", dir)
+
+	start := time.Now()
+	blob := makeBigBlob(t, filepath.Join(dir, "blob.bin"))
+	t.Logf("generated the 1 GiB blob (%s) and %d section digests in %s", blob.digest, parBlobs, time.Since(start).Round(time.Millisecond))
+
+	lim := machineLimits(t, dir)
+	t.Logf("limits: sha256 %.0f MB/s, write+fsync %.0f MB/s, read warm %.0f MB/s, read cold %.0f MB/s, pipeline %.0f MB/s, http discard %.0f MB/s, http store %.0f MB/s",
+		lim.sha256, lim.write, lim.readWarm, lim.readCold, lim.pipeline, lim.httpDiscard, lim.httpStore)
+
+	client := newClient()
+	workloads := []*workload{
+		{key: "mono", title: "Push 1 GiB, monolithic (POST + PUT)", dropBlobs: true,
+			run: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob, run int) (int64, time.Duration) {
+				d, err := pushMonolithic(c, srv.base, fmt.Sprintf("cvi/bench-mono-%d", run), b, -1)
+				if err != nil {
+					t.Fatalf("%s: monolithic push: %v\n%s", srv.flavor.name, err, srv.stderr)
+				}
+				return bigSize, d
+			}},
+		{key: "chunked", title: "Push 1 GiB, chunked (POST + 16 × 64 MiB PATCH + PUT)", dropBlobs: true,
+			run: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob, run int) (int64, time.Duration) {
+				d, err := pushChunked(c, srv.base, fmt.Sprintf("cvi/bench-chunked-%d", run), b)
+				if err != nil {
+					t.Fatalf("%s: chunked push: %v\n%s", srv.flavor.name, err, srv.stderr)
+				}
+				return bigSize, d
+			}},
+		{key: "pull", title: "Pull 1 GiB (GET, sha256 verified)",
+			setup: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob) {
+				if _, err := pushMonolithic(c, srv.base, "cvi/bench-pull", b, -1); err != nil {
+					t.Fatalf("%s: push before pull: %v\n%s", srv.flavor.name, err, srv.stderr)
+				}
+			},
+			run: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob, run int) (int64, time.Duration) {
+				d, err := pull(c, srv.base, "cvi/bench-pull", b.digest, bigSize)
+				if err != nil {
+					t.Fatalf("%s: pull: %v\n%s", srv.flavor.name, err, srv.stderr)
+				}
+				return bigSize, d
+			}},
+		{key: "parallel", title: "20 parallel pushes of distinct 64 MiB blobs (monolithic)", dropBlobs: true,
+			run: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob, run int) (int64, time.Duration) {
+				d, err := pushParallel(c, srv.base, run, b)
+				if err != nil {
+					t.Fatalf("%s: parallel push: %v\n%s", srv.flavor.name, err, srv.stderr)
+				}
+				return parBlobs * parSize, d
+			}},
+	}
+
+	var results []*wlResult
+	for wi, w := range workloads {
+		res := &wlResult{w: w, mbps: map[string][]float64{}, rss: map[string]int64{}, total: map[string]int64{}}
+		servers := make([]*regServer, len(flavors))
+		for i, f := range flavors {
+			servers[i] = startRegistry(t, f, filepath.Join(dir, w.key, strings.ToLower(f.name)))
+		}
+		for _, s := range servers {
+			if w.setup != nil {
+				w.setup(t, client, s, blob)
+			}
+		}
+		for run := 0; run < ppRuns; run++ {
+			// Alternate which server goes first, so neither always follows
+			// the other's writeback.
+			order := []int{0, 1}
+			if (run+wi)%2 == 1 {
+				order = []int{1, 0}
+			}
+			for _, i := range order {
+				s := servers[i]
+				if w.dropBlobs {
+					if err := os.RemoveAll(filepath.Join(s.root, "docker", "registry", "v2", "blobs")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				syscall.Sync()
+				n, d := w.run(t, client, s, blob, run)
+				mbps := float64(n) / 1e6 / d.Seconds()
+				res.mbps[s.flavor.name] = append(res.mbps[s.flavor.name], mbps)
+				t.Logf("%s run %d: %s %.0f MB/s (%s)", w.key, run+1, s.flavor.name, mbps, d.Round(time.Millisecond))
+			}
+		}
+		for _, s := range servers {
+			hwm, err := vmHWM(s.cmd.Process.Pid)
+			if err != nil {
+				t.Fatalf("%s: %v", s.flavor.name, err)
+			}
+			res.rss[s.flavor.name] = hwm
+			t.Logf("%s: %s peak RSS %.1f MiB", w.key, s.flavor.name, float64(hwm)/(1<<20))
+			s.stop(t)
+			if err := os.RemoveAll(s.root); err != nil {
+				t.Fatal(err)
+			}
+		}
+		results = append(results, res)
+	}
+	_ = blob.file.Close()
+
+	report := pushPullMarkdown(results, lim, upstreamVersion, time.Since(began))
+	fmt.Print("\n" + report)
+	// The analysis below findingsMarker is written by hand; keep it.
+	docPath := filepath.Join(root, "docs", "bench-push-pull.md")
+	if old, err := os.ReadFile(docPath); err == nil {
+		if i := bytes.Index(old, []byte(findingsMarker)); i >= 0 {
+			report += "\n" + string(old[i:])
+		}
+	}
+	if err := os.WriteFile(docPath, []byte(report), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		d, u := median(r.mbps["DVCR"]), median(r.mbps["upstream"])
+		if d < u {
+			t.Errorf("%s: DVCR %.0f MB/s is slower than upstream %.0f MB/s (ratio %.2f)", r.w.key, d, u, d/u)
+		}
+		if (r.w.key == "mono" || r.w.key == "chunked") && r.rss["DVCR"] > rssTarget {
+			t.Errorf("%s: DVCR peak RSS %.1f MiB exceeds the %d MiB target", r.w.key, float64(r.rss["DVCR"])/(1<<20), rssTarget>>20)
+		}
+	}
+	t.Logf("total %s", time.Since(began).Round(time.Second))
+}
+
+// ---- servers ----
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func startRegistry(t *testing.T, f *flavor, dir string) *regServer {
+	t.Helper()
+	storageRoot := filepath.Join(dir, "data")
+	if err := os.MkdirAll(storageRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var lastErr string
+	for attempt := 0; attempt < 3; attempt++ {
+		port := freePort(t)
+		cfgText := "version: 0.1\n" +
+			"log: {level: error, accesslog: {disabled: true}}\n" +
+			"storage: {filesystem: {rootdirectory: " + storageRoot + "}, cache: {blobdescriptor: inmemory}, delete: {enabled: true}}\n" +
+			"http: {addr: 127.0.0.1:" + strconv.Itoa(port) + "}\n"
+		if f.dvcr {
+			cfgText += "dvcr: {adminSocket: " + filepath.Join(dir, "admin.sock") + "}\n"
+		}
+		cfg := filepath.Join(dir, "config.yml")
+		if err := os.WriteFile(cfg, []byte(cfgText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s := &regServer{flavor: f, base: "http://127.0.0.1:" + strconv.Itoa(port), root: storageRoot, stderr: &lockedBuffer{}, done: make(chan struct{})}
+		s.cmd = exec.Command(f.bin, f.args(cfg)...)
+		s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
+		if err := s.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = s.cmd.Wait(); close(s.done) }()
+		if err := s.waitReady(); err != nil {
+			lastErr = fmt.Sprintf("%v\n%s", err, s.stderr)
+			s.kill()
+			continue
+		}
+		t.Cleanup(s.kill)
+		return s
+	}
+	t.Fatalf("%s did not start: %s", f.name, lastErr)
+	return nil
+}
+
+func (s *regServer) waitReady() error {
+	deadline := time.Now().Add(serverStartup)
+	c := &http.Client{Timeout: 2 * time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.done:
+			return errors.New("exited")
+		default:
+		}
+		resp, err := c.Get(s.base + "/v2/")
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("not ready in " + serverStartup.String())
+}
+
+func (s *regServer) stop(t *testing.T) {
+	t.Helper()
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		t.Logf("%s did not stop on SIGTERM; killing", s.flavor.name)
+		s.kill()
+	}
+}
+
+func (s *regServer) kill() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+}
+
+func vmHWM(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
+}
+
+func binVersion(bin string) string {
+	out, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && f[0] == "mod" {
+			return f[1] + " " + f[2]
+		}
+	}
+	return "unknown"
+}
+
+// ---- data ----
+
+// makeBigBlob writes 1 GiB of pseudo-random bytes (ChaCha8, fixed seed) to
+// path and computes the digests of the whole file and of the parallel
+// sections, never holding more than a few MiB in memory.
+func makeBigBlob(t *testing.T, path string) *bigBlob {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.NewChaCha8([32]byte{'d', 'v', 'c', 'r'})
+	h := sha256.New()
+	buf := make([]byte, ioBuf)
+	for written := 0; written < bigSize; written += len(buf) {
+		_, _ = rng.Read(buf)
+		h.Write(buf)
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	b := &bigBlob{path: path, file: f, digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for w := 0; w < runtime.NumCPU(); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, ioBuf)
+			for i := range jobs {
+				off, size := b.section(i)
+				h := sha256.New()
+				if _, err := io.CopyBuffer(h, io.NewSectionReader(f, off, size), buf); err != nil {
+					t.Error(err)
+					continue
+				}
+				b.parDigest[i] = "sha256:" + hex.EncodeToString(h.Sum(nil))
+			}
+		}()
+	}
+	for i := 0; i < parBlobs; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return b
+}
+
+// ---- client ----
+
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:               nil,
+		DisableCompression:  true,
+		MaxIdleConnsPerHost: 2 * parBlobs,
+		WriteBufferSize:     256 << 10,
+		ReadBufferSize:      256 << 10,
+	}}
+}
+
+func do(c *http.Client, method, u string, body io.Reader, size int64, hdr map[string]string, want int) (*http.Response, error) {
+	req, err := http.NewRequest(method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != want {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s %s: %s, want %d: %s", method, u, resp.Status, want, bytes.TrimSpace(msg))
+	}
+	return resp, nil
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
+// location resolves the Location header of resp against base.
+func location(base string, resp *http.Response) (*url.URL, error) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil, errors.New("no Location header")
+	}
+	b, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	l, err := url.Parse(loc)
+	if err != nil {
+		return nil, err
+	}
+	return b.ResolveReference(l), nil
+}
+
+func startUpload(c *http.Client, base, repo string) (*url.URL, error) {
+	resp, err := do(c, http.MethodPost, base+"/v2/"+repo+"/blobs/uploads/", nil, 0, nil, http.StatusAccepted)
+	if err != nil {
+		return nil, err
+	}
+	drain(resp)
+	return location(base, resp)
+}
+
+func withDigest(u *url.URL, dgst string) string {
+	q := u.Query()
+	q.Set("digest", dgst)
+	v := *u
+	v.RawQuery = q.Encode()
+	return v.String()
+}
+
+// pushMonolithic pushes section i of the blob (-1: the whole 1 GiB) with a
+// POST and a single PUT carrying the body, streamed from the file.
+func pushMonolithic(c *http.Client, base, repo string, b *bigBlob, i int) (time.Duration, error) {
+	off, size := b.section(i)
+	dgst := b.digest
+	if i >= 0 {
+		dgst = b.parDigest[i]
+	}
+	start := time.Now()
+	loc, err := startUpload(c, base, repo)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := do(c, http.MethodPut, withDigest(loc, dgst), io.NewSectionReader(b.file, off, size), size, nil, http.StatusCreated)
+	if err != nil {
+		return 0, err
+	}
+	drain(resp)
+	d := time.Since(start)
+	if got := resp.Header.Get("Docker-Content-Digest"); got != dgst {
+		return d, fmt.Errorf("Docker-Content-Digest %q, want %q", got, dgst)
+	}
+	return d, nil
+}
+
+// pushChunked pushes the 1 GiB blob in 64 MiB PATCHes, then a PUT without body.
+func pushChunked(c *http.Client, base, repo string, b *bigBlob) (time.Duration, error) {
+	start := time.Now()
+	loc, err := startUpload(c, base, repo)
+	if err != nil {
+		return 0, err
+	}
+	for off := int64(0); off < bigSize; off += chunkSize {
+		n := min(int64(chunkSize), bigSize-off)
+		hdr := map[string]string{"Content-Range": fmt.Sprintf("%d-%d", off, off+n-1)}
+		resp, err := do(c, http.MethodPatch, loc.String(), io.NewSectionReader(b.file, off, n), n, hdr, http.StatusAccepted)
+		if err != nil {
+			return 0, err
+		}
+		drain(resp)
+		if loc, err = location(base, resp); err != nil {
+			return 0, err
+		}
+	}
+	resp, err := do(c, http.MethodPut, withDigest(loc, b.digest), nil, 0, nil, http.StatusCreated)
+	if err != nil {
+		return 0, err
+	}
+	drain(resp)
+	d := time.Since(start)
+	if got := resp.Header.Get("Docker-Content-Digest"); got != b.digest {
+		return d, fmt.Errorf("Docker-Content-Digest %q, want %q", got, b.digest)
+	}
+	return d, nil
+}
+
+// pull GETs the blob, hashing the stream (the bytes go nowhere else).
+func pull(c *http.Client, base, repo, dgst string, size int64) (time.Duration, error) {
+	start := time.Now()
+	resp, err := do(c, http.MethodGet, base+"/v2/"+repo+"/blobs/"+dgst, nil, 0, nil, http.StatusOK)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, resp.Body, make([]byte, ioBuf))
+	d := time.Since(start)
+	if err != nil {
+		return d, err
+	}
+	if n != size {
+		return d, fmt.Errorf("got %d bytes, want %d", n, size)
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != dgst {
+		return d, fmt.Errorf("pulled %s, want %s", got, dgst)
+	}
+	return d, nil
+}
+
+func pushParallel(c *http.Client, base string, run int, b *bigBlob) (time.Duration, error) {
+	start := time.Now()
+	errs := make(chan error, parBlobs)
+	var wg sync.WaitGroup
+	for i := 0; i < parBlobs; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := pushMonolithic(c, base, fmt.Sprintf("cvi/bench-par-%d-%02d", run, i), b, i); err != nil {
+				errs <- fmt.Errorf("blob %d: %w", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	d := time.Since(start)
+	close(errs)
+	return d, errors.Join(func() (all []error) {
+		for err := range errs {
+			all = append(all, err)
+		}
+		return
+	}()...)
+}
+
+// ---- machine limits ----
+
+func machineLimits(t *testing.T, dir string) limits {
+	t.Helper()
+	var lim limits
+	buf := make([]byte, 4<<20)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(buf)
+
+	// sha256 of 1 GiB from memory, in 4 MiB chunks.
+	h := sha256.New()
+	start := time.Now()
+	for n := 0; n < bigSize; n += len(buf) {
+		h.Write(buf)
+	}
+	lim.sha256 = mb(bigSize, time.Since(start))
+
+	// Sequential write of 1 GiB in 1 MiB writes, fsync at the end.
+	path := filepath.Join(dir, "limit.bin")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Sync()
+	start = time.Now()
+	for n := 0; n < bigSize; n += ioBuf {
+		if _, err := f.Write(buf[:ioBuf]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	lim.write = mb(bigSize, time.Since(start))
+
+	// Read it back: warm (page cache, as a pull right after a push), then
+	// cold (evicted with fadvise DONTNEED).
+	read := func() float64 {
+		start := time.Now()
+		n, err := io.CopyBuffer(io.Discard, io.NewSectionReader(f, 0, bigSize), buf[:ioBuf])
+		if err != nil || n != bigSize {
+			t.Fatalf("reading %s: %d bytes, %v", path, n, err)
+		}
+		return mb(bigSize, time.Since(start))
+	}
+	lim.readWarm = read()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Logf("fadvise: %v", err)
+	}
+	lim.readCold = read()
+	f.Close()
+
+	// What one registry push does at best, in one goroutine: read the data,
+	// hash it, write it, fsync.
+	src, err := os.Open(filepath.Join(dir, "blob.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Sync()
+	start = time.Now()
+	if err := storeHashed(src, path, buf[:32<<10]); err != nil {
+		t.Fatal(err)
+	}
+	lim.pipeline = mb(bigSize, time.Since(start))
+	src.Close()
+
+	// A minimal net/http server on loopback with the same client: the body
+	// to io.Discard, then the body hashed and written with fsync (what a
+	// registry does for a monolithic PUT, with no registry logic).
+	lim.httpDiscard = httpLimit(t, dir, func(r io.Reader) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+	lim.httpStore = httpLimit(t, dir, func(r io.Reader) error {
+		return storeHashed(r, path, make([]byte, 32<<10))
+	})
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	return lim
+}
+
+func storeHashed(r io.Reader, path string, buf []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	h := sha256.New()
+	if _, err := io.CopyBuffer(hashWriter{h}, io.TeeReader(r, bw), buf); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return f.Sync()
+}
+
+// hashWriter hides the hash's other methods so io.Copy uses the buffer.
+type hashWriter struct{ h hash.Hash }
+
+func (w hashWriter) Write(p []byte) (int, error) { return w.h.Write(p) }
+
+func httpLimit(t *testing.T, dir string, handle func(io.Reader) error) float64 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := handle(r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown(context.Background())
+	f, err := os.Open(filepath.Join(dir, "blob.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := newClient()
+	syscall.Sync()
+	start := time.Now()
+	resp, err := do(c, http.MethodPut, "http://"+ln.Addr().String()+"/", io.NewSectionReader(f, 0, bigSize), bigSize, nil, http.StatusCreated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(resp)
+	return mb(bigSize, time.Since(start))
+}
+
+func mb(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ---- report ----
+
+func pushPullMarkdown(results []*wlResult, lim limits, upstreamVersion string, total time.Duration) string {
+	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+	runs := func(xs []float64) string {
+		var s []string
+		for _, x := range xs {
+			s = append(s, fmt.Sprintf("%.0f", x))
+		}
+		return strings.Join(s, ", ")
+	}
+	var b strings.Builder
+	b.WriteString("# Benchmark: push and pull, DVCR vs upstream distribution\n\n")
+	b.WriteString("Generated by `go test -tags bench ./test/bench/ -run TestBenchPushPull` (`test/bench/pushpull_test.go`).\n\n")
+	fmt.Fprintf(&b, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "- nproc: %d\n", runtime.NumCPU())
+	fmt.Fprintf(&b, "- Memory: %s\n", memTotal())
+	fmt.Fprintf(&b, "- CPU: %s\n", cpuModel())
+	fmt.Fprintf(&b, "- Go: %s, %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&b, "- Upstream: `bin/registry` (%s), same config without the `dvcr:` section\n", upstreamVersion)
+	b.WriteString("- Both servers: filesystem storage on the filesystem of the test's temporary directory, `cache: {blobdescriptor: inmemory}`, log level error, access log disabled; plain `net/http` client in the test process streaming from a 1 GiB pseudo-random file on disk\n")
+	fmt.Fprintf(&b, "- Each workload restarts both servers (so VmHWM is per workload); %d runs per server, DVCR and upstream alternating; blobs of the previous run removed and `sync` before each run; MB/s = 10^6 bytes/s, median of the runs\n", ppRuns)
+	fmt.Fprintf(&b, "- Whole benchmark: %s\n\n", total.Round(time.Second))
+
+	b.WriteString("| Workload | DVCR MB/s | upstream MB/s | ratio DVCR/upstream | DVCR peak RSS | upstream peak RSS | DVCR runs | upstream runs |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		d, u := median(r.mbps["DVCR"]), median(r.mbps["upstream"])
+		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.2f | %s | %s | %s | %s |\n", r.w.title, d, u, d/u,
+			mib(r.rss["DVCR"]), mib(r.rss["upstream"]), runs(r.mbps["DVCR"]), runs(r.mbps["upstream"]))
+	}
+
+	b.WriteString("\n## Machine limits (same run)\n\n")
+	b.WriteString("| Limit | MB/s |\n|---|---|\n")
+	fmt.Fprintf(&b, "| Go sha256, 1 GiB from memory in 4 MiB chunks | %.0f |\n", lim.sha256)
+	fmt.Fprintf(&b, "| Sequential write 1 GiB (1 MiB writes, fsync at end) | %.0f |\n", lim.write)
+	fmt.Fprintf(&b, "| Sequential read 1 GiB, warm (page cache) | %.0f |\n", lim.readWarm)
+	fmt.Fprintf(&b, "| Sequential read 1 GiB, cold (after fadvise DONTNEED) | %.0f |\n", lim.readCold)
+	fmt.Fprintf(&b, "| File → sha256 + file + fsync, one goroutine (a push without HTTP) | %.0f |\n", lim.pipeline)
+	fmt.Fprintf(&b, "| Minimal net/http PUT of 1 GiB, body to io.Discard (HTTP loopback ceiling) | %.0f |\n", lim.httpDiscard)
+	fmt.Fprintf(&b, "| Minimal net/http PUT of 1 GiB, body → sha256 + file + fsync (a registry push without the registry) | %.0f |\n", lim.httpStore)
+
+	b.WriteString("\n## Targets\n\n")
+	b.WriteString("| Target | Result | Status |\n|---|---|---|\n")
+	for _, r := range results {
+		d, u := median(r.mbps["DVCR"]), median(r.mbps["upstream"])
+		fmt.Fprintf(&b, "| %s: ratio ≥ 1.00 | %.2f | %s |\n", r.w.key, d/u, verdict(d >= u))
+	}
+	for _, r := range results {
+		if r.w.key == "mono" || r.w.key == "chunked" {
+			fmt.Fprintf(&b, "| %s: DVCR peak RSS < %d MiB | %s | %s |\n", r.w.key, rssTarget>>20, mib(r.rss["DVCR"]), verdict(r.rss["DVCR"] <= rssTarget))
+		}
+	}
+	return b.String()
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
