@@ -39,23 +39,23 @@ import (
 )
 
 const (
-	bigSize       = 1 << 30  // the 1 GiB blob
-	chunkSize     = 64 << 20 // PATCH size of the chunked push
-	parBlobs      = 20       // parallel pushes
-	parSize       = 64 << 20 // size of each parallel blob
-	parStride     = 48 << 20 // parallel blobs are overlapping sections of the big file: distinct contents
-	ppRuns        = 7
-	ioBuf         = 1 << 20
-	rssTarget     = 100 << 20 // peak RSS of DVCR during a 1 GiB push
-	serverStartup = 30 * time.Second
+	ppBigSize       = 1 << 30  // the 1 GiB blob
+	ppChunkSize     = 64 << 20 // PATCH size of the chunked push
+	ppParBlobs      = 20       // parallel pushes
+	ppParSize       = 64 << 20 // size of each parallel blob
+	ppParStride     = 48 << 20 // parallel blobs are overlapping sections of the big file: distinct contents
+	ppRuns          = 7
+	ppIoBuf         = 1 << 20
+	ppRssTarget     = 100 << 20 // peak RSS of DVCR during a 1 GiB push
+	ppServerStartup = 30 * time.Second
 
-	// findingsMarker starts the hand-written part of docs/bench-push-pull.md,
+	// ppFindingsMarker starts the hand-written part of docs/bench-push-pull.md,
 	// kept when the test rewrites the generated part above it.
-	findingsMarker = "<!-- findings: written by hand, kept by the benchmark -->"
+	ppFindingsMarker = "<!-- findings: written by hand, kept by the benchmark -->"
 )
 
-// flavor is one of the two registries under test.
-type flavor struct {
+// ppFlavor is one of the two registries under test.
+type ppFlavor struct {
 	name string
 	bin  string
 	args func(cfg string) []string
@@ -63,21 +63,21 @@ type flavor struct {
 	dvcr bool
 }
 
-type regServer struct {
-	flavor *flavor
+type ppRegServer struct {
+	flavor *ppFlavor
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:PORT
 	root   string // storage root
-	stderr *lockedBuffer
+	stderr *ppLockedBuffer
 	done   chan struct{}
 }
 
-type lockedBuffer struct {
+type ppLockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *ppLockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.b.Len() > 1<<20 {
@@ -86,57 +86,57 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *ppLockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
 }
 
-// bigBlob is the 1 GiB random file, generated once, and the sections pushed
+// ppBigBlob is the 1 GiB random file, generated once, and the sections pushed
 // in parallel.
-type bigBlob struct {
+type ppBigBlob struct {
 	path      string
 	file      *os.File
 	digest    string
-	parDigest [parBlobs]string
+	parDigest [ppParBlobs]string
 }
 
-func (b *bigBlob) section(i int) (off, size int64) {
+func (b *ppBigBlob) section(i int) (off, size int64) {
 	if i < 0 {
-		return 0, bigSize
+		return 0, ppBigSize
 	}
-	return int64(i) * parStride, parSize
+	return int64(i) * ppParStride, ppParSize
 }
 
-type workload struct {
+type ppWorkload struct {
 	key   string
 	title string
 	// run performs one measured run against srv; returns bytes moved and the
 	// elapsed time.
-	run func(t *testing.T, c *http.Client, srv *regServer, blob *bigBlob, run int) (int64, time.Duration)
+	run func(t *testing.T, c *http.Client, srv *ppRegServer, blob *ppBigBlob, run int) (int64, time.Duration)
 	// setup runs once per server after it started (not measured).
-	setup func(t *testing.T, c *http.Client, srv *regServer, blob *bigBlob)
+	setup func(t *testing.T, c *http.Client, srv *ppRegServer, blob *ppBigBlob)
 	// dropBlobs: remove the blobs of the previous run before each run, so
 	// every push moves its blob into place.
 	dropBlobs bool
 }
 
-type wlResult struct {
-	w     *workload
+type ppWlResult struct {
+	w     *ppWorkload
 	mbps  map[string][]float64
 	cpu   map[string][]float64 // server CPU seconds (user+system) per GiB moved
 	rss   map[string]int64
 	total map[string]int64 // bytes moved per run
 }
 
-type limits struct {
+type ppLimits struct {
 	sha256, write, readWarm, readCold, pipeline, httpDiscard, httpStore float64
 }
 
 func TestBenchPushPull(t *testing.T) {
 	began := time.Now()
 	root := repoRoot(t)
-	flavors := []*flavor{
+	flavors := []*ppFlavor{
 		{name: "DVCR", bin: filepath.Join(root, "bin", "dvcr"), dvcr: true,
 			args: func(cfg string) []string { return []string{"serve", "--config", cfg} }},
 		{name: "upstream", bin: filepath.Join(root, "bin", "registry"),
@@ -147,71 +147,71 @@ func TestBenchPushPull(t *testing.T) {
 			t.Fatalf("%s: %v (run `make build` and `GOBIN=%s go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2`)", f.bin, err, filepath.Join(root, "bin"))
 		}
 	}
-	upstreamVersion := binVersion(flavors[1].bin)
+	upstreamVersion := ppBinVersion(flavors[1].bin)
 
 	dir := t.TempDir()
 	t.Logf("work directory %s", dir)
 
 	start := time.Now()
-	blob := makeBigBlob(t, filepath.Join(dir, "blob.bin"))
-	t.Logf("generated the 1 GiB blob (%s) and %d section digests in %s", blob.digest, parBlobs, time.Since(start).Round(time.Millisecond))
+	blob := ppMakeBigBlob(t, filepath.Join(dir, "blob.bin"))
+	t.Logf("generated the 1 GiB blob (%s) and %d section digests in %s", blob.digest, ppParBlobs, time.Since(start).Round(time.Millisecond))
 
-	lim := machineLimits(t, dir)
+	lim := ppMachineLimits(t, dir)
 	t.Logf("limits: sha256 %.0f MB/s, write+fsync %.0f MB/s, read warm %.0f MB/s, read cold %.0f MB/s, pipeline %.0f MB/s, http discard %.0f MB/s, http store %.0f MB/s",
 		lim.sha256, lim.write, lim.readWarm, lim.readCold, lim.pipeline, lim.httpDiscard, lim.httpStore)
 
-	client := newClient()
-	workloads := []*workload{
+	client := ppNewClient()
+	workloads := []*ppWorkload{
 		{key: "mono", title: "Push 1 GiB, monolithic (POST + PUT)", dropBlobs: true,
-			run: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob, run int) (int64, time.Duration) {
-				d, err := pushMonolithic(c, srv.base, fmt.Sprintf("cvi/bench-mono-%d", run), b, -1)
+			run: func(t *testing.T, c *http.Client, srv *ppRegServer, b *ppBigBlob, run int) (int64, time.Duration) {
+				d, err := ppPushMonolithic(c, srv.base, fmt.Sprintf("cvi/bench-mono-%d", run), b, -1)
 				if err != nil {
 					t.Fatalf("%s: monolithic push: %v\n%s", srv.flavor.name, err, srv.stderr)
 				}
-				return bigSize, d
+				return ppBigSize, d
 			}},
 		{key: "chunked", title: "Push 1 GiB, chunked (POST + 16 × 64 MiB PATCH + PUT)", dropBlobs: true,
-			run: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob, run int) (int64, time.Duration) {
-				d, err := pushChunked(c, srv.base, fmt.Sprintf("cvi/bench-chunked-%d", run), b)
+			run: func(t *testing.T, c *http.Client, srv *ppRegServer, b *ppBigBlob, run int) (int64, time.Duration) {
+				d, err := ppPushChunked(c, srv.base, fmt.Sprintf("cvi/bench-chunked-%d", run), b)
 				if err != nil {
 					t.Fatalf("%s: chunked push: %v\n%s", srv.flavor.name, err, srv.stderr)
 				}
-				return bigSize, d
+				return ppBigSize, d
 			}},
 		{key: "pull", title: "Pull 1 GiB (GET, sha256 verified)",
-			setup: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob) {
-				if _, err := pushMonolithic(c, srv.base, "cvi/bench-pull", b, -1); err != nil {
+			setup: func(t *testing.T, c *http.Client, srv *ppRegServer, b *ppBigBlob) {
+				if _, err := ppPushMonolithic(c, srv.base, "cvi/bench-pull", b, -1); err != nil {
 					t.Fatalf("%s: push before pull: %v\n%s", srv.flavor.name, err, srv.stderr)
 				}
 			},
-			run: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob, run int) (int64, time.Duration) {
-				d, err := pull(c, srv.base, "cvi/bench-pull", b.digest, bigSize)
+			run: func(t *testing.T, c *http.Client, srv *ppRegServer, b *ppBigBlob, run int) (int64, time.Duration) {
+				d, err := ppPull(c, srv.base, "cvi/bench-pull", b.digest, ppBigSize)
 				if err != nil {
 					t.Fatalf("%s: pull: %v\n%s", srv.flavor.name, err, srv.stderr)
 				}
-				return bigSize, d
+				return ppBigSize, d
 			}},
 		{key: "parallel", title: "20 parallel pushes of distinct 64 MiB blobs (monolithic)", dropBlobs: true,
-			run: func(t *testing.T, c *http.Client, srv *regServer, b *bigBlob, run int) (int64, time.Duration) {
-				d, err := pushParallel(c, srv.base, run, b)
+			run: func(t *testing.T, c *http.Client, srv *ppRegServer, b *ppBigBlob, run int) (int64, time.Duration) {
+				d, err := ppPushParallel(c, srv.base, run, b)
 				if err != nil {
 					t.Fatalf("%s: parallel push: %v\n%s", srv.flavor.name, err, srv.stderr)
 				}
-				return parBlobs * parSize, d
+				return ppParBlobs * ppParSize, d
 			}},
 	}
 
-	var results []*wlResult
+	var results []*ppWlResult
 	for wi, w := range workloads {
-		res := &wlResult{w: w, mbps: map[string][]float64{}, cpu: map[string][]float64{}, rss: map[string]int64{}, total: map[string]int64{}}
-		servers := make([]*regServer, len(flavors))
+		res := &ppWlResult{w: w, mbps: map[string][]float64{}, cpu: map[string][]float64{}, rss: map[string]int64{}, total: map[string]int64{}}
+		servers := make([]*ppRegServer, len(flavors))
 		for i, f := range flavors {
-			servers[i] = startRegistry(t, f, filepath.Join(dir, w.key, strings.ToLower(f.name)))
+			servers[i] = ppStartRegistry(t, f, filepath.Join(dir, w.key, strings.ToLower(f.name)))
 		}
 		for _, s := range servers {
 			// Warm up: one unmeasured 64 MiB push (first connections,
 			// first uploads directory, lazy initialisation).
-			if _, err := pushMonolithic(client, s.base, "cvi/bench-warmup", blob, 0); err != nil {
+			if _, err := ppPushMonolithic(client, s.base, "cvi/bench-warmup", blob, 0); err != nil {
 				t.Fatalf("%s: warm-up push: %v\n%s", s.flavor.name, err, s.stderr)
 			}
 			if w.setup != nil {
@@ -233,9 +233,9 @@ func TestBenchPushPull(t *testing.T) {
 					}
 				}
 				syscall.Sync()
-				cpu0 := cpuTime(t, s.cmd.Process.Pid)
+				cpu0 := ppCpuTime(t, s.cmd.Process.Pid)
 				n, d := w.run(t, client, s, blob, run)
-				cpu := (cpuTime(t, s.cmd.Process.Pid) - cpu0).Seconds() / (float64(n) / (1 << 30))
+				cpu := (ppCpuTime(t, s.cmd.Process.Pid) - cpu0).Seconds() / (float64(n) / (1 << 30))
 				mbps := float64(n) / 1e6 / d.Seconds()
 				res.mbps[s.flavor.name] = append(res.mbps[s.flavor.name], mbps)
 				res.cpu[s.flavor.name] = append(res.cpu[s.flavor.name], cpu)
@@ -243,7 +243,7 @@ func TestBenchPushPull(t *testing.T) {
 			}
 		}
 		for _, s := range servers {
-			hwm, err := vmHWM(s.cmd.Process.Pid)
+			hwm, err := ppVmHWM(s.cmd.Process.Pid)
 			if err != nil {
 				t.Fatalf("%s: %v", s.flavor.name, err)
 			}
@@ -260,10 +260,10 @@ func TestBenchPushPull(t *testing.T) {
 
 	report := pushPullMarkdown(results, lim, upstreamVersion, time.Since(began))
 	fmt.Print("\n" + report)
-	// The analysis below findingsMarker is written by hand; keep it.
+	// The analysis below ppFindingsMarker is written by hand; keep it.
 	docPath := filepath.Join(root, "docs", "bench-push-pull.md")
 	if old, err := os.ReadFile(docPath); err == nil {
-		if i := bytes.Index(old, []byte(findingsMarker)); i >= 0 {
+		if i := bytes.Index(old, []byte(ppFindingsMarker)); i >= 0 {
 			report += "\n" + string(old[i:])
 		}
 	}
@@ -271,45 +271,45 @@ func TestBenchPushPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range results {
-		d, u := median(r.mbps["DVCR"]), median(r.mbps["upstream"])
-		switch v, noise := r.verdict(); v {
-		case verdictMissed:
+		d, u := ppMedian(r.mbps["DVCR"]), ppMedian(r.mbps["upstream"])
+		switch v, noise := r.ppVerdict(); v {
+		case ppVerdictMissed:
 			t.Errorf("%s: DVCR %.0f MB/s is slower than upstream %.0f MB/s (ratio %.2f, beyond the run-to-run noise of ±%.0f%%)", r.w.key, d, u, d/u, 100*noise)
-		case verdictNoise:
+		case ppVerdictNoise:
 			t.Logf("%s: DVCR %.0f MB/s vs upstream %.0f MB/s (ratio %.2f) is within the run-to-run noise of ±%.0f%%; server CPU DVCR %.2f s/GiB, upstream %.2f s/GiB",
-				r.w.key, d, u, d/u, 100*noise, median(r.cpu["DVCR"]), median(r.cpu["upstream"]))
+				r.w.key, d, u, d/u, 100*noise, ppMedian(r.cpu["DVCR"]), ppMedian(r.cpu["upstream"]))
 		}
-		if (r.w.key == "mono" || r.w.key == "chunked") && r.rss["DVCR"] > rssTarget {
-			t.Errorf("%s: DVCR peak RSS %.1f MiB exceeds the %d MiB target", r.w.key, float64(r.rss["DVCR"])/(1<<20), rssTarget>>20)
+		if (r.w.key == "mono" || r.w.key == "chunked") && r.rss["DVCR"] > ppRssTarget {
+			t.Errorf("%s: DVCR peak RSS %.1f MiB exceeds the %d MiB target", r.w.key, float64(r.rss["DVCR"])/(1<<20), ppRssTarget>>20)
 		}
 	}
 	t.Logf("total %s", time.Since(began).Round(time.Second))
 }
 
 const (
-	verdictMet    = "met"
-	verdictNoise  = "within noise"
-	verdictMissed = "**missed**"
+	ppVerdictMet    = "met"
+	ppVerdictNoise  = "within noise"
+	ppVerdictMissed = "**missed**"
 )
 
-// verdict compares the medians: met when DVCR is at least as fast; within
+// ppVerdict compares the medians: met when DVCR is at least as fast; within
 // noise when it is slower by less than the run-to-run noise (half the larger
 // relative range, max-min over median, of the two servers' runs); missed
 // otherwise. The virtual disk of a shared machine makes single runs vary by
 // ±10% and more; the server CPU per GiB is the noise-free comparison.
-func (r *wlResult) verdict() (string, float64) {
-	d, u := median(r.mbps["DVCR"]), median(r.mbps["upstream"])
-	noise := max(spread(r.mbps["DVCR"]), spread(r.mbps["upstream"])) / 2
+func (r *ppWlResult) ppVerdict() (string, float64) {
+	d, u := ppMedian(r.mbps["DVCR"]), ppMedian(r.mbps["upstream"])
+	noise := max(ppSpread(r.mbps["DVCR"]), ppSpread(r.mbps["upstream"])) / 2
 	switch {
 	case d >= u:
-		return verdictMet, noise
+		return ppVerdictMet, noise
 	case d/u >= 1-noise:
-		return verdictNoise, noise
+		return ppVerdictNoise, noise
 	}
-	return verdictMissed, noise
+	return ppVerdictMissed, noise
 }
 
-func spread(xs []float64) float64 {
+func ppSpread(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
@@ -317,12 +317,12 @@ func spread(xs []float64) float64 {
 	for _, x := range xs {
 		lo, hi = min(lo, x), max(hi, x)
 	}
-	return (hi - lo) / median(xs)
+	return (hi - lo) / ppMedian(xs)
 }
 
 // ---- servers ----
 
-func freePort(t *testing.T) int {
+func ppFreePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -332,7 +332,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startRegistry(t *testing.T, f *flavor, dir string) *regServer {
+func ppStartRegistry(t *testing.T, f *ppFlavor, dir string) *ppRegServer {
 	t.Helper()
 	storageRoot := filepath.Join(dir, "data")
 	if err := os.MkdirAll(storageRoot, 0o755); err != nil {
@@ -340,7 +340,7 @@ func startRegistry(t *testing.T, f *flavor, dir string) *regServer {
 	}
 	var lastErr string
 	for attempt := 0; attempt < 3; attempt++ {
-		port := freePort(t)
+		port := ppFreePort(t)
 		cfgText := "version: 0.1\n" +
 			"log: {level: error, accesslog: {disabled: true}}\n" +
 			"storage: {filesystem: {rootdirectory: " + storageRoot + "}, cache: {blobdescriptor: inmemory}, delete: {enabled: true}}\n" +
@@ -352,7 +352,7 @@ func startRegistry(t *testing.T, f *flavor, dir string) *regServer {
 		if err := os.WriteFile(cfg, []byte(cfgText), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		s := &regServer{flavor: f, base: "http://127.0.0.1:" + strconv.Itoa(port), root: storageRoot, stderr: &lockedBuffer{}, done: make(chan struct{})}
+		s := &ppRegServer{flavor: f, base: "http://127.0.0.1:" + strconv.Itoa(port), root: storageRoot, stderr: &ppLockedBuffer{}, done: make(chan struct{})}
 		s.cmd = exec.Command(f.bin, f.args(cfg)...)
 		s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
 		if err := s.cmd.Start(); err != nil {
@@ -371,8 +371,8 @@ func startRegistry(t *testing.T, f *flavor, dir string) *regServer {
 	return nil
 }
 
-func (s *regServer) waitReady() error {
-	deadline := time.Now().Add(serverStartup)
+func (s *ppRegServer) waitReady() error {
+	deadline := time.Now().Add(ppServerStartup)
 	c := &http.Client{Timeout: 2 * time.Second}
 	for time.Now().Before(deadline) {
 		select {
@@ -390,10 +390,10 @@ func (s *regServer) waitReady() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return errors.New("not ready in " + serverStartup.String())
+	return errors.New("not ready in " + ppServerStartup.String())
 }
 
-func (s *regServer) stop(t *testing.T) {
+func (s *ppRegServer) stop(t *testing.T) {
 	t.Helper()
 	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -404,7 +404,7 @@ func (s *regServer) stop(t *testing.T) {
 	}
 }
 
-func (s *regServer) kill() {
+func (s *ppRegServer) kill() {
 	select {
 	case <-s.done:
 		return
@@ -414,7 +414,7 @@ func (s *regServer) kill() {
 	<-s.done
 }
 
-func vmHWM(pid int) (int64, error) {
+func ppVmHWM(pid int) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -428,9 +428,9 @@ func vmHWM(pid int) (int64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", pid)
 }
 
-// cpuTime is the user+system CPU time of process pid (from /proc/pid/stat;
+// ppCpuTime is the user+system CPU time of process pid (from /proc/pid/stat;
 // clock ticks of 10 ms).
-func cpuTime(t *testing.T, pid int) time.Duration {
+func ppCpuTime(t *testing.T, pid int) time.Duration {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -451,7 +451,7 @@ func cpuTime(t *testing.T, pid int) time.Duration {
 	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
-func binVersion(bin string) string {
+func ppBinVersion(bin string) string {
 	out, err := exec.Command("go", "version", "-m", bin).Output()
 	if err != nil {
 		return "unknown"
@@ -467,10 +467,10 @@ func binVersion(bin string) string {
 
 // ---- data ----
 
-// makeBigBlob writes 1 GiB of pseudo-random bytes (ChaCha8, fixed seed) to
+// ppMakeBigBlob writes 1 GiB of pseudo-random bytes (ChaCha8, fixed seed) to
 // path and computes the digests of the whole file and of the parallel
 // sections, never holding more than a few MiB in memory.
-func makeBigBlob(t *testing.T, path string) *bigBlob {
+func ppMakeBigBlob(t *testing.T, path string) *ppBigBlob {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -478,8 +478,8 @@ func makeBigBlob(t *testing.T, path string) *bigBlob {
 	}
 	rng := rand.NewChaCha8([32]byte{'d', 'v', 'c', 'r'})
 	h := sha256.New()
-	buf := make([]byte, ioBuf)
-	for written := 0; written < bigSize; written += len(buf) {
+	buf := make([]byte, ppIoBuf)
+	for written := 0; written < ppBigSize; written += len(buf) {
 		_, _ = rng.Read(buf)
 		h.Write(buf)
 		if _, err := f.Write(buf); err != nil {
@@ -489,14 +489,14 @@ func makeBigBlob(t *testing.T, path string) *bigBlob {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	b := &bigBlob{path: path, file: f, digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
+	b := &ppBigBlob{path: path, file: f, digest: "sha256:" + hex.EncodeToString(h.Sum(nil))}
 	var wg sync.WaitGroup
 	jobs := make(chan int)
 	for w := 0; w < runtime.NumCPU(); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, ioBuf)
+			buf := make([]byte, ppIoBuf)
 			for i := range jobs {
 				off, size := b.section(i)
 				h := sha256.New()
@@ -508,7 +508,7 @@ func makeBigBlob(t *testing.T, path string) *bigBlob {
 			}
 		}()
 	}
-	for i := 0; i < parBlobs; i++ {
+	for i := 0; i < ppParBlobs; i++ {
 		jobs <- i
 	}
 	close(jobs)
@@ -521,17 +521,17 @@ func makeBigBlob(t *testing.T, path string) *bigBlob {
 
 // ---- client ----
 
-func newClient() *http.Client {
+func ppNewClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:               nil,
 		DisableCompression:  true,
-		MaxIdleConnsPerHost: 2 * parBlobs,
+		MaxIdleConnsPerHost: 2 * ppParBlobs,
 		WriteBufferSize:     256 << 10,
 		ReadBufferSize:      256 << 10,
 	}}
 }
 
-func do(c *http.Client, method, u string, body io.Reader, size int64, hdr map[string]string, want int) (*http.Response, error) {
+func ppDo(c *http.Client, method, u string, body io.Reader, size int64, hdr map[string]string, want int) (*http.Response, error) {
 	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		return nil, err
@@ -555,13 +555,13 @@ func do(c *http.Client, method, u string, body io.Reader, size int64, hdr map[st
 	return resp, nil
 }
 
-func drain(resp *http.Response) {
+func ppDrain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 }
 
-// location resolves the Location header of resp against base.
-func location(base string, resp *http.Response) (*url.URL, error) {
+// ppLocation resolves the Location header of resp against base.
+func ppLocation(base string, resp *http.Response) (*url.URL, error) {
 	loc := resp.Header.Get("Location")
 	if loc == "" {
 		return nil, errors.New("no Location header")
@@ -577,16 +577,16 @@ func location(base string, resp *http.Response) (*url.URL, error) {
 	return b.ResolveReference(l), nil
 }
 
-func startUpload(c *http.Client, base, repo string) (*url.URL, error) {
-	resp, err := do(c, http.MethodPost, base+"/v2/"+repo+"/blobs/uploads/", nil, 0, nil, http.StatusAccepted)
+func ppStartUpload(c *http.Client, base, repo string) (*url.URL, error) {
+	resp, err := ppDo(c, http.MethodPost, base+"/v2/"+repo+"/blobs/uploads/", nil, 0, nil, http.StatusAccepted)
 	if err != nil {
 		return nil, err
 	}
-	drain(resp)
-	return location(base, resp)
+	ppDrain(resp)
+	return ppLocation(base, resp)
 }
 
-func withDigest(u *url.URL, dgst string) string {
+func ppWithDigest(u *url.URL, dgst string) string {
 	q := u.Query()
 	q.Set("digest", dgst)
 	v := *u
@@ -594,24 +594,24 @@ func withDigest(u *url.URL, dgst string) string {
 	return v.String()
 }
 
-// pushMonolithic pushes section i of the blob (-1: the whole 1 GiB) with a
+// ppPushMonolithic pushes section i of the blob (-1: the whole 1 GiB) with a
 // POST and a single PUT carrying the body, streamed from the file.
-func pushMonolithic(c *http.Client, base, repo string, b *bigBlob, i int) (time.Duration, error) {
+func ppPushMonolithic(c *http.Client, base, repo string, b *ppBigBlob, i int) (time.Duration, error) {
 	off, size := b.section(i)
 	dgst := b.digest
 	if i >= 0 {
 		dgst = b.parDigest[i]
 	}
 	start := time.Now()
-	loc, err := startUpload(c, base, repo)
+	loc, err := ppStartUpload(c, base, repo)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := do(c, http.MethodPut, withDigest(loc, dgst), io.NewSectionReader(b.file, off, size), size, nil, http.StatusCreated)
+	resp, err := ppDo(c, http.MethodPut, ppWithDigest(loc, dgst), io.NewSectionReader(b.file, off, size), size, nil, http.StatusCreated)
 	if err != nil {
 		return 0, err
 	}
-	drain(resp)
+	ppDrain(resp)
 	d := time.Since(start)
 	if got := resp.Header.Get("Docker-Content-Digest"); got != dgst {
 		return d, fmt.Errorf("Docker-Content-Digest %q, want %q", got, dgst)
@@ -619,30 +619,30 @@ func pushMonolithic(c *http.Client, base, repo string, b *bigBlob, i int) (time.
 	return d, nil
 }
 
-// pushChunked pushes the 1 GiB blob in 64 MiB PATCHes, then a PUT without body.
-func pushChunked(c *http.Client, base, repo string, b *bigBlob) (time.Duration, error) {
+// ppPushChunked pushes the 1 GiB blob in 64 MiB PATCHes, then a PUT without body.
+func ppPushChunked(c *http.Client, base, repo string, b *ppBigBlob) (time.Duration, error) {
 	start := time.Now()
-	loc, err := startUpload(c, base, repo)
+	loc, err := ppStartUpload(c, base, repo)
 	if err != nil {
 		return 0, err
 	}
-	for off := int64(0); off < bigSize; off += chunkSize {
-		n := min(int64(chunkSize), bigSize-off)
+	for off := int64(0); off < ppBigSize; off += ppChunkSize {
+		n := min(int64(ppChunkSize), ppBigSize-off)
 		hdr := map[string]string{"Content-Range": fmt.Sprintf("%d-%d", off, off+n-1)}
-		resp, err := do(c, http.MethodPatch, loc.String(), io.NewSectionReader(b.file, off, n), n, hdr, http.StatusAccepted)
+		resp, err := ppDo(c, http.MethodPatch, loc.String(), io.NewSectionReader(b.file, off, n), n, hdr, http.StatusAccepted)
 		if err != nil {
 			return 0, err
 		}
-		drain(resp)
-		if loc, err = location(base, resp); err != nil {
+		ppDrain(resp)
+		if loc, err = ppLocation(base, resp); err != nil {
 			return 0, err
 		}
 	}
-	resp, err := do(c, http.MethodPut, withDigest(loc, b.digest), nil, 0, nil, http.StatusCreated)
+	resp, err := ppDo(c, http.MethodPut, ppWithDigest(loc, b.digest), nil, 0, nil, http.StatusCreated)
 	if err != nil {
 		return 0, err
 	}
-	drain(resp)
+	ppDrain(resp)
 	d := time.Since(start)
 	if got := resp.Header.Get("Docker-Content-Digest"); got != b.digest {
 		return d, fmt.Errorf("Docker-Content-Digest %q, want %q", got, b.digest)
@@ -650,16 +650,16 @@ func pushChunked(c *http.Client, base, repo string, b *bigBlob) (time.Duration, 
 	return d, nil
 }
 
-// pull GETs the blob, hashing the stream (the bytes go nowhere else).
-func pull(c *http.Client, base, repo, dgst string, size int64) (time.Duration, error) {
+// ppPull GETs the blob, hashing the stream (the bytes go nowhere else).
+func ppPull(c *http.Client, base, repo, dgst string, size int64) (time.Duration, error) {
 	start := time.Now()
-	resp, err := do(c, http.MethodGet, base+"/v2/"+repo+"/blobs/"+dgst, nil, 0, nil, http.StatusOK)
+	resp, err := ppDo(c, http.MethodGet, base+"/v2/"+repo+"/blobs/"+dgst, nil, 0, nil, http.StatusOK)
 	if err != nil {
 		return 0, err
 	}
 	defer resp.Body.Close()
 	h := sha256.New()
-	n, err := io.CopyBuffer(h, resp.Body, make([]byte, ioBuf))
+	n, err := io.CopyBuffer(h, resp.Body, make([]byte, ppIoBuf))
 	d := time.Since(start)
 	if err != nil {
 		return d, err
@@ -673,15 +673,15 @@ func pull(c *http.Client, base, repo, dgst string, size int64) (time.Duration, e
 	return d, nil
 }
 
-func pushParallel(c *http.Client, base string, run int, b *bigBlob) (time.Duration, error) {
+func ppPushParallel(c *http.Client, base string, run int, b *ppBigBlob) (time.Duration, error) {
 	start := time.Now()
-	errs := make(chan error, parBlobs)
+	errs := make(chan error, ppParBlobs)
 	var wg sync.WaitGroup
-	for i := 0; i < parBlobs; i++ {
+	for i := 0; i < ppParBlobs; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := pushMonolithic(c, base, fmt.Sprintf("cvi/bench-par-%d-%02d", run, i), b, i); err != nil {
+			if _, err := ppPushMonolithic(c, base, fmt.Sprintf("cvi/bench-par-%d-%02d", run, i), b, i); err != nil {
 				errs <- fmt.Errorf("blob %d: %w", i, err)
 			}
 		}()
@@ -699,19 +699,19 @@ func pushParallel(c *http.Client, base string, run int, b *bigBlob) (time.Durati
 
 // ---- machine limits ----
 
-func machineLimits(t *testing.T, dir string) limits {
+func ppMachineLimits(t *testing.T, dir string) ppLimits {
 	t.Helper()
-	var lim limits
+	var lim ppLimits
 	buf := make([]byte, 4<<20)
 	_, _ = rand.NewChaCha8([32]byte{1}).Read(buf)
 
 	// sha256 of 1 GiB from memory, in 4 MiB chunks.
 	h := sha256.New()
 	start := time.Now()
-	for n := 0; n < bigSize; n += len(buf) {
+	for n := 0; n < ppBigSize; n += len(buf) {
 		h.Write(buf)
 	}
-	lim.sha256 = mb(bigSize, time.Since(start))
+	lim.sha256 = ppMb(ppBigSize, time.Since(start))
 
 	// Sequential write of 1 GiB in 1 MiB writes, fsync at the end.
 	path := filepath.Join(dir, "limit.bin")
@@ -721,25 +721,25 @@ func machineLimits(t *testing.T, dir string) limits {
 	}
 	syscall.Sync()
 	start = time.Now()
-	for n := 0; n < bigSize; n += ioBuf {
-		if _, err := f.Write(buf[:ioBuf]); err != nil {
+	for n := 0; n < ppBigSize; n += ppIoBuf {
+		if _, err := f.Write(buf[:ppIoBuf]); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	lim.write = mb(bigSize, time.Since(start))
+	lim.write = ppMb(ppBigSize, time.Since(start))
 
 	// Read it back: warm (page cache, as a pull right after a push), then
 	// cold (evicted with fadvise DONTNEED).
 	read := func() float64 {
 		start := time.Now()
-		n, err := io.CopyBuffer(io.Discard, io.NewSectionReader(f, 0, bigSize), buf[:ioBuf])
-		if err != nil || n != bigSize {
+		n, err := io.CopyBuffer(io.Discard, io.NewSectionReader(f, 0, ppBigSize), buf[:ppIoBuf])
+		if err != nil || n != ppBigSize {
 			t.Fatalf("reading %s: %d bytes, %v", path, n, err)
 		}
-		return mb(bigSize, time.Since(start))
+		return ppMb(ppBigSize, time.Since(start))
 	}
 	lim.readWarm = read()
 	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
@@ -756,21 +756,21 @@ func machineLimits(t *testing.T, dir string) limits {
 	}
 	syscall.Sync()
 	start = time.Now()
-	if err := storeHashed(src, path, buf[:32<<10]); err != nil {
+	if err := ppStoreHashed(src, path, buf[:32<<10]); err != nil {
 		t.Fatal(err)
 	}
-	lim.pipeline = mb(bigSize, time.Since(start))
+	lim.pipeline = ppMb(ppBigSize, time.Since(start))
 	src.Close()
 
 	// A minimal net/http server on loopback with the same client: the body
 	// to io.Discard, then the body hashed and written with fsync (what a
 	// registry does for a monolithic PUT, with no registry logic).
-	lim.httpDiscard = httpLimit(t, dir, func(r io.Reader) error {
+	lim.httpDiscard = ppHttpLimit(t, dir, func(r io.Reader) error {
 		_, err := io.Copy(io.Discard, r)
 		return err
 	})
-	lim.httpStore = httpLimit(t, dir, func(r io.Reader) error {
-		return storeHashed(r, path, make([]byte, 32<<10))
+	lim.httpStore = ppHttpLimit(t, dir, func(r io.Reader) error {
+		return ppStoreHashed(r, path, make([]byte, 32<<10))
 	})
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -778,7 +778,7 @@ func machineLimits(t *testing.T, dir string) limits {
 	return lim
 }
 
-func storeHashed(r io.Reader, path string, buf []byte) error {
+func ppStoreHashed(r io.Reader, path string, buf []byte) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -786,7 +786,7 @@ func storeHashed(r io.Reader, path string, buf []byte) error {
 	defer f.Close()
 	bw := bufio.NewWriter(f)
 	h := sha256.New()
-	if _, err := io.CopyBuffer(hashWriter{h}, io.TeeReader(r, bw), buf); err != nil {
+	if _, err := io.CopyBuffer(ppHashWriter{h}, io.TeeReader(r, bw), buf); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
@@ -795,12 +795,12 @@ func storeHashed(r io.Reader, path string, buf []byte) error {
 	return f.Sync()
 }
 
-// hashWriter hides the hash's other methods so io.Copy uses the buffer.
-type hashWriter struct{ h hash.Hash }
+// ppHashWriter hides the hash's other methods so io.Copy uses the buffer.
+type ppHashWriter struct{ h hash.Hash }
 
-func (w hashWriter) Write(p []byte) (int, error) { return w.h.Write(p) }
+func (w ppHashWriter) Write(p []byte) (int, error) { return w.h.Write(p) }
 
-func httpLimit(t *testing.T, dir string, handle func(io.Reader) error) float64 {
+func ppHttpLimit(t *testing.T, dir string, handle func(io.Reader) error) float64 {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -820,20 +820,20 @@ func httpLimit(t *testing.T, dir string, handle func(io.Reader) error) float64 {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	c := newClient()
+	c := ppNewClient()
 	syscall.Sync()
 	start := time.Now()
-	resp, err := do(c, http.MethodPut, "http://"+ln.Addr().String()+"/", io.NewSectionReader(f, 0, bigSize), bigSize, nil, http.StatusCreated)
+	resp, err := ppDo(c, http.MethodPut, "http://"+ln.Addr().String()+"/", io.NewSectionReader(f, 0, ppBigSize), ppBigSize, nil, http.StatusCreated)
 	if err != nil {
 		t.Fatal(err)
 	}
-	drain(resp)
-	return mb(bigSize, time.Since(start))
+	ppDrain(resp)
+	return ppMb(ppBigSize, time.Since(start))
 }
 
-func mb(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
+func ppMb(n int64, d time.Duration) float64 { return float64(n) / 1e6 / d.Seconds() }
 
-func median(xs []float64) float64 {
+func ppMedian(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
@@ -847,7 +847,7 @@ func median(xs []float64) float64 {
 
 // ---- report ----
 
-func pushPullMarkdown(results []*wlResult, lim limits, upstreamVersion string, total time.Duration) string {
+func pushPullMarkdown(results []*ppWlResult, lim ppLimits, upstreamVersion string, total time.Duration) string {
 	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 	runs := func(xs []float64) string {
 		var s []string
@@ -862,7 +862,7 @@ func pushPullMarkdown(results []*wlResult, lim limits, upstreamVersion string, t
 	fmt.Fprintf(&b, "- Date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "- nproc: %d\n", runtime.NumCPU())
 	fmt.Fprintf(&b, "- Memory: %s\n", memTotal())
-	fmt.Fprintf(&b, "- CPU: %s\n", cpuModel())
+	fmt.Fprintf(&b, "- CPU: %s\n", ppCpuModel())
 	fmt.Fprintf(&b, "- Go: %s, %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(&b, "- Upstream: `bin/registry` (%s), same config without the `dvcr:` section\n", upstreamVersion)
 	b.WriteString("- Both servers: filesystem storage on the filesystem of the test's temporary directory, `cache: {blobdescriptor: inmemory}`, log level error, access log disabled; plain `net/http` client in the test process streaming from a 1 GiB pseudo-random file on disk\n")
@@ -872,9 +872,9 @@ func pushPullMarkdown(results []*wlResult, lim limits, upstreamVersion string, t
 	b.WriteString("| Workload | DVCR MB/s | upstream MB/s | ratio DVCR/upstream | DVCR peak RSS | upstream peak RSS | DVCR server CPU s/GiB | upstream server CPU s/GiB | DVCR runs MB/s | upstream runs MB/s |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		d, u := median(r.mbps["DVCR"]), median(r.mbps["upstream"])
+		d, u := ppMedian(r.mbps["DVCR"]), ppMedian(r.mbps["upstream"])
 		fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.2f | %s | %s | %.2f | %.2f | %s | %s |\n", r.w.title, d, u, d/u,
-			mib(r.rss["DVCR"]), mib(r.rss["upstream"]), median(r.cpu["DVCR"]), median(r.cpu["upstream"]), runs(r.mbps["DVCR"]), runs(r.mbps["upstream"]))
+			mib(r.rss["DVCR"]), mib(r.rss["upstream"]), ppMedian(r.cpu["DVCR"]), ppMedian(r.cpu["upstream"]), runs(r.mbps["DVCR"]), runs(r.mbps["upstream"]))
 	}
 
 	b.WriteString("\n## Machine limits (same run)\n\n")
@@ -891,26 +891,26 @@ func pushPullMarkdown(results []*wlResult, lim limits, upstreamVersion string, t
 	b.WriteString("Throughput: met when the DVCR median is at least the upstream median; *within noise* when it is lower by less than the run-to-run noise (half the larger relative range, (max-min)/median, of the two servers' runs); **missed** otherwise (the test fails).\n\n")
 	b.WriteString("| Target | Result | Status |\n|---|---|---|\n")
 	for _, r := range results {
-		d, u := median(r.mbps["DVCR"]), median(r.mbps["upstream"])
-		v, noise := r.verdict()
-		fmt.Fprintf(&b, "| %s: DVCR/upstream ≥ 1.00 | %.2f (noise ±%.0f%%); server CPU DVCR/upstream %.2f | %s |\n", r.w.key, d/u, 100*noise, median(r.cpu["DVCR"])/median(r.cpu["upstream"]), v)
+		d, u := ppMedian(r.mbps["DVCR"]), ppMedian(r.mbps["upstream"])
+		v, noise := r.ppVerdict()
+		fmt.Fprintf(&b, "| %s: DVCR/upstream ≥ 1.00 | %.2f (noise ±%.0f%%); server CPU DVCR/upstream %.2f | %s |\n", r.w.key, d/u, 100*noise, ppMedian(r.cpu["DVCR"])/ppMedian(r.cpu["upstream"]), v)
 	}
 	for _, r := range results {
 		if r.w.key == "mono" || r.w.key == "chunked" {
-			fmt.Fprintf(&b, "| %s: DVCR peak RSS < %d MiB | %s | %s |\n", r.w.key, rssTarget>>20, mib(r.rss["DVCR"]), verdict(r.rss["DVCR"] <= rssTarget))
+			fmt.Fprintf(&b, "| %s: DVCR peak RSS < %d MiB | %s | %s |\n", r.w.key, ppRssTarget>>20, mib(r.rss["DVCR"]), ppVerdict(r.rss["DVCR"] <= ppRssTarget))
 		}
 	}
 	return b.String()
 }
 
-func verdict(ok bool) string {
+func ppVerdict(ok bool) string {
 	if ok {
-		return verdictMet
+		return ppVerdictMet
 	}
-	return verdictMissed
+	return ppVerdictMissed
 }
 
-func cpuModel() string {
+func ppCpuModel() string {
 	data, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
 		return "unknown"
