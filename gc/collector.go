@@ -184,30 +184,55 @@ func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (
 	return Eligible(inv, live, c.Settings.RegistryHost), nil
 }
 
+// removeRepositories deletes the candidates in parallel, except those
+// modified within the grace period. Deleted and Skipped keep the candidates'
+// order (by path) whatever order the workers finish in.
 func (c *Collector) removeRepositories(ctx context.Context, res *Result, candidates []Candidate, progress func(string)) error {
-	cutoff := c.now().Add(-c.Settings.GC.GracePeriod)
-	for i, cand := range candidates {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		img := eligibleImage(cand)
-		modified, err := storage.LastModified(ctx, c.Driver, cand.Path)
-		if err != nil {
-			return fmt.Errorf("checking %s: %w", cand.Path, err)
-		}
-		if c.Settings.GC.GracePeriod > 0 && modified.After(cutoff) {
-			res.Skipped = append(res.Skipped, img)
-			progress(fmt.Sprintf("repository %d/%d: %s kept: modified %s ago, within dvcr.gc.gracePeriod", i+1, len(candidates), cand.Path, c.now().Sub(modified).Round(time.Second)))
-			continue
+	const (
+		kept = iota + 1
+		deleted
+	)
+	grace := c.Settings.GC.GracePeriod
+	cutoff := c.now().Add(-grace)
+	outcome := make([]int, len(candidates))
+	counter := newSweepProgress(progress, "repositories", "done", len(candidates))
+	err := sweepParallel(ctx, removeConcurrency, len(candidates), func(ctx context.Context, i int) error {
+		defer counter.add(1)
+		cand := candidates[i]
+		if grace > 0 {
+			modified, err := storage.LastModified(ctx, c.Driver, cand.Path)
+			if err != nil {
+				return fmt.Errorf("checking %s: %w", cand.Path, err)
+			}
+			if modified.After(cutoff) {
+				outcome[i] = kept
+				return nil
+			}
 		}
 		if err := storage.RemoveRepository(ctx, c.Driver, cand.Path); err != nil && !errors.Is(err, storage.ErrRepositoryNotFound) {
 			return err
 		}
-		res.Deleted = append(res.Deleted, img)
-		progress(fmt.Sprintf("repository %d/%d: deleted %s (%s)", i+1, len(candidates), cand.Path, cand.Reason))
+		outcome[i] = deleted
+		return nil
+	})
+	for i, cand := range candidates {
+		switch outcome[i] {
+		case deleted:
+			res.Deleted = append(res.Deleted, eligibleImage(cand))
+		case kept:
+			res.Skipped = append(res.Skipped, eligibleImage(cand))
+			progress(fmt.Sprintf("kept %s: modified within dvcr.gc.gracePeriod (%s)", cand.Path, grace))
+		}
 	}
-	return nil
+	if err == nil {
+		progress(fmt.Sprintf("repositories: %d deleted, %d kept within the grace period", len(res.Deleted), len(res.Skipped)))
+	}
+	return err
 }
+
+// removeConcurrency is how many repositories are removed at once: removal
+// is a handful of metadata operations each, bound by storage latency.
+const removeConcurrency = 8
 
 // finish fills the outcome, the space figures and the message.
 func (c *Collector) finish(res *Result, runErr error) {
