@@ -38,16 +38,19 @@ func RemoveRepository(ctx context.Context, driver storagedriver.StorageDriver, r
 	if !containsBase(own, "_manifests") {
 		return fmt.Errorf("%w: %s", ErrRepositoryNotFound, repoPath)
 	}
+	if len(others) == 0 {
+		// Nothing nested: one recursive delete. A crash half way leaves a
+		// repository that is still an orphan and goes at the next run.
+		if err := driver.Delete(ctx, dir); err != nil && !isNotFound(err) {
+			return fmt.Errorf("removing %s: %w", repoPath, err)
+		}
+		return nil
+	}
 	// _manifests goes first: once it is gone the repository no longer
 	// exists for the registry, even if deleting the rest fails midway.
 	own = append([]string{path.Join(dir, "_manifests")}, without(own, "_manifests")...)
 	for _, child := range own {
 		if err := driver.Delete(ctx, child); err != nil && !isNotFound(err) {
-			return fmt.Errorf("removing %s: %w", repoPath, err)
-		}
-	}
-	if len(others) == 0 {
-		if err := driver.Delete(ctx, dir); err != nil && !isNotFound(err) {
 			return fmt.Errorf("removing %s: %w", repoPath, err)
 		}
 	}
