@@ -64,6 +64,10 @@ const (
 	gcTargetSpeedup = 3.0
 	gcTargetRSS     = 150 << 20
 
+	// gcFindingsMarker starts the hand-written part of docs/bench-gc.md,
+	// kept when the test rewrites the generated part above it.
+	gcFindingsMarker = "<!-- findings: written by hand, kept by the benchmark -->"
+
 	gcUpstreamRegistryModule = "github.com/distribution/distribution/v3/cmd/registry@v3.1.2"
 )
 
@@ -138,7 +142,13 @@ func TestBenchGC(t *testing.T) {
 		server: gcSummarize(server), offline: gcSummarize(offline), upstream: gcSummarize(up)}
 	text := rep.markdown()
 	fmt.Print("\n" + text)
-	if err := os.WriteFile(filepath.Join(root, "docs", "bench-gc.md"), []byte(text), 0o644); err != nil {
+	doc := filepath.Join(root, "docs", "bench-gc.md")
+	if prev, err := os.ReadFile(doc); err == nil {
+		if i := strings.Index(string(prev), gcFindingsMarker); i >= 0 {
+			text += "\n" + string(prev[i:])
+		}
+	}
+	if err := os.WriteFile(doc, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range rep.failures() {
