@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -536,8 +537,42 @@ func gcLoad() string {
 
 func gcMib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-func gcMaxrss(ps *os.ProcessState) int64 {
-	return ps.SysUsage().(*syscall.Rusage).Maxrss * 1024 // KiB on Linux
+// gcCommand runs a command under /usr/bin/time, which reports the peak RSS
+// of the command alone: the maxrss of a direct child of the test process
+// also counts the test process (the child shares its memory until exec).
+type gcCommand struct {
+	*exec.Cmd
+	rssFile string
+}
+
+func gcCmd(ctx context.Context, t *testing.T, name string, args ...string) *gcCommand {
+	t.Helper()
+	if _, err := os.Stat("/usr/bin/time"); err != nil {
+		return &gcCommand{Cmd: exec.CommandContext(ctx, name, args...)}
+	}
+	f := filepath.Join(t.TempDir(), "rss")
+	return &gcCommand{Cmd: exec.CommandContext(ctx, "/usr/bin/time", append([]string{"-f", "%M", "-o", f, name}, args...)...), rssFile: f}
+}
+
+// rss is the peak RSS of the command after it ran.
+func (c *gcCommand) rss(t *testing.T) int64 {
+	t.Helper()
+	if c.rssFile == "" {
+		return c.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024 // KiB on Linux
+	}
+	data, err := os.ReadFile(c.rssFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		t.Fatalf("/usr/bin/time wrote nothing")
+	}
+	kb, err := strconv.ParseInt(f[len(f)-1], 10, 64)
+	if err != nil {
+		t.Fatalf("/usr/bin/time: %q: %v", data, err)
+	}
+	return kb * 1024
 }
 
 // runCleaner runs `dvcr-cleaner ... gc run --yes -o json`, timestamping the
@@ -546,7 +581,7 @@ func gcRunCleaner(t *testing.T, cleaner string, args ...string) (gcMeasure, *gc.
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cleaner, append(args, "gc", "run", "--yes", "-o", "json")...)
+	cmd := gcCmd(ctx, t, cleaner, append(args, "gc", "run", "--yes", "-o", "json")...)
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	pipe, err := cmd.StderrPipe()
@@ -586,7 +621,7 @@ func gcRunCleaner(t *testing.T, cleaner string, args ...string) (gcMeasure, *gc.
 	m.blobsDeleted = res.Sweep.BlobsDeleted
 	m.manifests = res.Sweep.ManifestsDeleted
 	m.repos = len(res.Deleted)
-	m.rss = gcMaxrss(cmd.ProcessState)
+	m.rss = cmd.rss(t)
 	return m, &res
 }
 
@@ -705,20 +740,20 @@ func gcRunUpstream(t *testing.T, ds *gcDataset, work, registry string) gcMeasure
 	}
 	m := gcMeasure{load: gcLoad()}
 	start := time.Now()
-	rm := exec.Command("rm", args...)
+	rm := gcCmd(context.Background(), t, "rm", args...)
 	if out, err := rm.CombinedOutput(); err != nil {
 		t.Fatalf("rm -rf orphans: %v\n%s", err, out)
 	}
 	rmTime := time.Since(start)
-	gcCmd := exec.Command(registry, "garbage-collect", "--delete-untagged", cfg)
+	collect := gcCmd(context.Background(), t, registry, "garbage-collect", "--delete-untagged", cfg)
 	var stderr bytes.Buffer
-	gcCmd.Stderr = &stderr
-	if err := gcCmd.Run(); err != nil {
+	collect.Stderr = &stderr
+	if err := collect.Run(); err != nil {
 		t.Fatalf("registry garbage-collect: %v\n%s", err, stderr.String())
 	}
 	m.wall = time.Since(start)
 	m.phases = []gcPhase{{rmTime, "rm -rf of the orphan repositories done"}, {m.wall, "registry garbage-collect done"}}
-	m.rss = max(gcMaxrss(rm.ProcessState), gcMaxrss(gcCmd.ProcessState))
+	m.rss = max(rm.rss(t), collect.rss(t))
 	m.repos = gcOrphans
 	got, _ := gcBlobsIn(t, data)
 	m.blobsDeleted = ds.blobs - len(got)
@@ -949,7 +984,7 @@ func (r gcReport) markdown() string {
 	fmt.Fprintf(&b, "| Peak RSS < %d MiB (offline CLI) | %s | %s |\n", gcTargetRSS>>20, gcMib(r.offline.rss), verdict(r.offline.rss <= gcTargetRSS))
 	b.WriteString("| Same blobs remain as upstream (and as expected) | identical | met |\n\n")
 
-	b.WriteString("Where the time goes in the median DVCR (server) run (progress lines as the CLI received them, time since the CLI started; the per-repository lines are elided):\n\n")
+	b.WriteString("Where the time goes in the median DVCR (server) run (progress lines as the CLI received them, time since the CLI started; intermediate `i/N` lines dropped):\n\n")
 	b.WriteString("| at | progress |\n|---|---|\n")
 	for _, p := range gcElide(r.server.median.phases) {
 		fmt.Fprintf(&b, "| %s | %s |\n", p.at.Round(time.Millisecond), strings.ReplaceAll(p.line, "|", "\\|"))
@@ -965,18 +1000,20 @@ func (r gcReport) markdown() string {
 	return b.String()
 }
 
-// elide keeps the first and the last of each run of "repository i/N" lines.
+// gcElide drops the intermediate "phase: i/N" progress lines, keeping the
+// phase boundaries.
 func gcElide(ps []gcPhase) []gcPhase {
 	var out []gcPhase
-	for i, p := range ps {
-		isRepo := strings.HasPrefix(p.line, "repository ")
-		if isRepo && i > 0 && i+1 < len(ps) && strings.HasPrefix(ps[i-1].line, "repository ") && strings.HasPrefix(ps[i+1].line, "repository ") {
+	for _, p := range ps {
+		if m := gcCountRE.FindStringSubmatch(p.line); m != nil && m[1] != m[2] {
 			continue
 		}
 		out = append(out, p)
 	}
 	return out
 }
+
+var gcCountRE = regexp.MustCompile(`: (\d+)/(\d+)\b`)
 
 // TestBenchGCSweep profiles gc.MarkAndSweep in process: on a copy of a
 // dataset kept by `GCBENCH_KEEP_DATASET=DIR go test -tags bench -run
