@@ -108,38 +108,50 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 			return err
 		}
 	}
-	candidates, err := c.selectEligible(ctx, progress)
+	inv, candidates, err := c.selectEligible(ctx, progress)
 	if err != nil {
 		return err
 	}
-	deletedAny := false
 	defer func() {
 		// A stale cache would let clients mount or skip blobs that are
 		// gone: failing to drop it fails the run, loudly.
-		if deletedAny && c.Live != nil {
+		if c.Live != nil {
 			if rErr := c.Live.ResetCaches(); rErr != nil {
 				err = errors.Join(err, fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr))
 			}
 		}
 	}()
-	if err = c.removeRepositories(ctx, res, candidates, progress); err != nil {
-		deletedAny = len(res.Deleted) > 0
-		return err
-	}
-	deletedAny = true
-	progress("mark and sweep: deleting untagged manifests and unreferenced blobs")
+	progress(fmt.Sprintf("deleting %d repositories; mark and sweep: deleting untagged manifests and unreferenced blobs", len(candidates)))
+	removal, report := c.removal(res, candidates, progress)
 	stats, err := MarkAndSweep(ctx, c.Driver, SweepOptions{
 		GracePeriod:    c.Settings.GC.GracePeriod,
 		Now:            c.Now,
 		DeleteUntagged: true,
 		Progress:       progress,
+		Repositories:   keptRepositories(inv, candidates),
+		Removal:        removal,
 	})
+	report()
 	res.Sweep = &stats
 	res.Freed = stats.FreedBytes
-	for _, e := range stats.Errors {
-		res.Warnings = append(res.Warnings, e)
-	}
+	res.Warnings = append(res.Warnings, stats.Errors...)
 	return err
+}
+
+// keptRepositories are the repositories in storage that are not candidates,
+// managed or not: the ones whose blobs the mark keeps.
+func keptRepositories(inv *storage.Inventory, candidates []Candidate) []string {
+	removed := make(map[string]bool, len(candidates))
+	for _, cand := range candidates {
+		removed[cand.Path] = true
+	}
+	kept := make([]string, 0, len(inv.Repos)+len(inv.Unmanaged)-len(candidates))
+	for _, r := range inv.Repos {
+		if !removed[r.Path] {
+			kept = append(kept, r.Path)
+		}
+	}
+	return append(kept, inv.Unmanaged...)
 }
 
 // enterReadOnly switches the registry read-only and waits for the writes in
@@ -165,29 +177,30 @@ func (c *Collector) enterReadOnly(ctx context.Context, res *Result, progress fun
 }
 
 // selectEligible lists storage then the cluster and picks the eligible repositories.
-func (c *Collector) selectEligible(ctx context.Context, progress func(string)) ([]Candidate, error) {
+func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (*storage.Inventory, []Candidate, error) {
 	progress("listing repositories in storage")
 	inv, err := storage.ListRepositories(ctx, c.Driver)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	progress(fmt.Sprintf("found %d cvi, %d vi, %d vd repositories; listing resources in the cluster",
 		inv.Count(registry.KindCVI), inv.Count(registry.KindVI), inv.Count(registry.KindVD)))
 	lister, err := c.NewLister()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrClusterList, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrClusterList, err)
 	}
 	live, err := lister.List(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return Eligible(inv, live, c.Settings.RegistryHost), nil
+	return inv, Eligible(inv, live, c.Settings.RegistryHost), nil
 }
 
-// removeRepositories deletes the candidates in parallel, except those
-// modified within the grace period. Deleted and Skipped keep the candidates'
-// order (by path) whatever order the workers finish in.
-func (c *Collector) removeRepositories(ctx context.Context, res *Result, candidates []Candidate, progress func(string)) error {
+// removal deletes the candidates, except those modified within the grace
+// period. report, called once the removal has ended, fills res.Deleted and
+// res.Skipped in the candidates' order (by path) whatever order the workers
+// finished in.
+func (c *Collector) removal(res *Result, candidates []Candidate, progress func(string)) (*Removal, func()) {
 	const (
 		kept = iota + 1
 		deleted
@@ -196,38 +209,45 @@ func (c *Collector) removeRepositories(ctx context.Context, res *Result, candida
 	cutoff := c.now().Add(-grace)
 	outcome := make([]int, len(candidates))
 	counter := newSweepProgress(progress, "repositories", "done", len(candidates))
-	err := sweepParallel(ctx, removeConcurrency, len(candidates), func(ctx context.Context, i int) error {
-		defer counter.add(1)
-		cand := candidates[i]
-		if grace > 0 {
-			modified, err := storage.LastModified(ctx, c.Driver, cand.Path)
-			if err != nil {
-				return fmt.Errorf("checking %s: %w", cand.Path, err)
+	removal := &Removal{
+		Paths:       make([]string, len(candidates)),
+		Concurrency: removeConcurrency,
+		Remove: func(ctx context.Context, i int) (bool, error) {
+			defer counter.add(1)
+			cand := candidates[i]
+			if grace > 0 {
+				modified, err := storage.LastModified(ctx, c.Driver, cand.Path)
+				if err != nil {
+					return false, fmt.Errorf("checking %s: %w", cand.Path, err)
+				}
+				if modified.After(cutoff) {
+					outcome[i] = kept
+					return false, nil
+				}
 			}
-			if modified.After(cutoff) {
-				outcome[i] = kept
-				return nil
+			if err := storage.RemoveRepository(ctx, c.Driver, cand.Path); err != nil && !errors.Is(err, storage.ErrRepositoryNotFound) {
+				return false, err
 			}
-		}
-		if err := storage.RemoveRepository(ctx, c.Driver, cand.Path); err != nil && !errors.Is(err, storage.ErrRepositoryNotFound) {
-			return err
-		}
-		outcome[i] = deleted
-		return nil
-	})
-	for i, cand := range candidates {
-		switch outcome[i] {
-		case deleted:
-			res.Deleted = append(res.Deleted, eligibleImage(cand))
-		case kept:
-			res.Skipped = append(res.Skipped, eligibleImage(cand))
-			progress(fmt.Sprintf("kept %s: modified within dvcr.gc.gracePeriod (%s)", cand.Path, grace))
-		}
+			outcome[i] = deleted
+			return true, nil
+		},
 	}
-	if err == nil {
+	for i, cand := range candidates {
+		removal.Paths[i] = cand.Path
+	}
+	report := func() {
+		for i, cand := range candidates {
+			switch outcome[i] {
+			case deleted:
+				res.Deleted = append(res.Deleted, eligibleImage(cand))
+			case kept:
+				res.Skipped = append(res.Skipped, eligibleImage(cand))
+				progress(fmt.Sprintf("kept %s: modified within dvcr.gc.gracePeriod (%s)", cand.Path, grace))
+			}
+		}
 		progress(fmt.Sprintf("repositories: %d deleted, %d kept within the grace period", len(res.Deleted), len(res.Skipped)))
 	}
-	return err
+	return removal, report
 }
 
 // removeConcurrency is how many repositories are removed at once: removal

@@ -14,6 +14,8 @@ var (
 	ErrClusterList = errors.New("cannot list resources in the cluster")
 	// ErrRunInProgress: a garbage collection run is already running.
 	ErrRunInProgress = errors.New("a garbage collection run is already in progress")
+	// ErrInvalidOptions: SweepOptions that cannot work together.
+	ErrInvalidOptions = errors.New("invalid mark and sweep options")
 )
 
 // ListError says which kind could not be listed and why.

@@ -42,17 +42,27 @@ type SweepOptions struct {
 	Progress func(string)
 	// Concurrency is the number of parallel driver calls; 0 = 8.
 	Concurrency int
+	// Repositories, when not nil, are the repositories to mark instead of
+	// every repository in storage. They must include every repository
+	// that stays: a repository left out loses its blobs.
+	Repositories []string
+	// Removal, when not nil, deletes whole repositories alongside the mark
+	// and sweep. They must not be among Repositories.
+	Removal *Removal
 }
 
 // SweepStats is what MarkAndSweep did (or, with DryRun, would do).
 type SweepStats struct {
-	Repositories     int   `json:"repositories"`     // repositories marked
-	ManifestsDeleted int   `json:"manifestsDeleted"` // untagged manifests deleted
-	BlobsTotal       int   `json:"blobsTotal"`       // blobs found in storage
-	BlobsMarked      int   `json:"blobsMarked"`      // blobs found in storage and referenced by a kept manifest
-	BlobsDeleted     int   `json:"blobsDeleted"`
-	BlobsKeptRecent  int   `json:"blobsKeptRecent"` // unreferenced but within the grace period
-	FreedBytes       int64 `json:"freedBytes"`      // sum of sizes of deleted blob data
+	Repositories     int `json:"repositories"`     // repositories marked
+	ManifestsDeleted int `json:"manifestsDeleted"` // untagged manifests deleted
+	BlobsTotal       int `json:"blobsTotal"`       // blobs found in storage
+	BlobsMarked      int `json:"blobsMarked"`      // blobs found in storage and referenced by a kept manifest
+	BlobsDeleted     int `json:"blobsDeleted"`
+	BlobsKeptRecent  int `json:"blobsKeptRecent"` // unreferenced but within the grace period
+	// BlobsKeptLinked are unreferenced blobs kept because a repository of
+	// the Removal that links them was not removed.
+	BlobsKeptLinked int   `json:"blobsKeptLinked,omitempty"`
+	FreedBytes      int64 `json:"freedBytes"` // sum of sizes of deleted blob data
 	// Errors are per-item errors that did not stop the sweep (a blob that
 	// could not be deleted, ...).
 	Errors []string `json:"errors,omitempty"`
@@ -119,6 +129,9 @@ type sweeper struct {
 	recentLinks map[digest.Digest]struct{} // blobs linked into a repository within the grace period
 	layerLinks  map[digest.Digest][]string // layer link directories, by blob
 	deletions   []sweepDeletion
+
+	// removal runs alongside; see removal.go.
+	removal *removalState
 }
 
 // sweepManifest is what the mark needs from a manifest.
@@ -175,12 +188,24 @@ func newSweeper(driver storagedriver.StorageDriver, opts SweepOptions) *sweeper 
 }
 
 func (s *sweeper) run(ctx context.Context) error {
-	repos, err := s.listRepositories(ctx)
-	if err != nil {
+	repos := s.opts.Repositories
+	if repos == nil {
+		var err error
+		if repos, err = s.listRepositories(ctx); err != nil {
+			return fmt.Errorf("mark and sweep: nothing deleted: %w", err)
+		}
+	}
+	if err := s.startRemoval(ctx); err != nil {
 		return fmt.Errorf("mark and sweep: nothing deleted: %w", err)
 	}
+	// Whatever happens below, the removal has ended when run returns.
+	err := s.markAndSweep(ctx, repos)
+	return errors.Join(err, s.waitRemoval())
+}
+
+func (s *sweeper) markAndSweep(ctx context.Context, repos []string) error {
 	if err := s.markAll(ctx, repos); err != nil {
-		return fmt.Errorf("mark and sweep: nothing deleted: %w", err)
+		return fmt.Errorf("mark and sweep: no blob or manifest deleted: %w", err)
 	}
 	s.progress(fmt.Sprintf("mark: %d repositories, %d blobs referenced, %d untagged manifests to delete",
 		len(repos), len(s.marked), len(s.deletions)))
@@ -626,44 +651,70 @@ func (s *sweeper) deleteManifest(ctx context.Context, del sweepDeletion) {
 
 // --- sweep ------------------------------------------------------------------
 
+// sweepBlobs deletes the unmarked blobs. Blobs linked by repositories of the
+// Removal still in storage are held until the last of them is removed, so
+// the sweep streams: the workers take blobs from a queue that the removal
+// keeps feeding until it ends.
 func (s *sweeper) sweepBlobs(ctx context.Context) error {
 	blobs, err := s.listBlobs(ctx)
 	if err != nil {
 		return err
 	}
+	prog := newSweepProgress(s.opts.Progress, "sweep", "blobs", len(blobs))
+	// Each blob is queued at most once, so the queue never blocks a sender.
+	queue := make(chan digest.Digest, len(blobs))
+	var unmarked []digest.Digest
+	for _, d := range blobs {
+		if !s.isMarked(d) {
+			unmarked = append(unmarked, d)
+		}
+	}
+	marked := len(blobs) - len(unmarked)
 	s.mu.Lock()
 	s.stats.BlobsTotal = len(blobs)
+	s.stats.BlobsMarked = marked
 	s.mu.Unlock()
-	prog := newSweepProgress(s.opts.Progress, "sweep", "blobs", len(blobs))
+	s.removal.enqueue(unmarked, queue)
+	prog.add(marked)
+	go func() {
+		s.removal.wait()
+		close(queue)
+	}()
 	// From here on s.marked and s.recentLinks are only read.
-	err = sweepParallel(ctx, s.workers, len(blobs), func(ctx context.Context, i int) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		d := blobs[i]
-		if _, ok := s.marked[d]; ok {
-			s.mu.Lock()
-			s.stats.BlobsMarked++
-			s.mu.Unlock()
-		} else {
+	err = sweepParallel(ctx, s.workers, s.workers, func(ctx context.Context, _ int) error {
+		for d := range queue {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			s.sweepBlob(ctx, d)
+			prog.add(1)
 		}
-		prog.add(1)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
+	s.stats.BlobsKeptLinked = s.removal.held()
 	st := s.stats
 	s.mu.Unlock()
+	prog.add(st.BlobsKeptLinked)
 	verb := "deleted"
 	if s.opts.DryRun {
 		verb = "would delete"
 	}
-	s.progress(fmt.Sprintf("sweep: %d blobs, %d referenced, %s %d (%s), %d kept within the grace period, %d errors",
-		st.BlobsTotal, st.BlobsMarked, verb, st.BlobsDeleted, FormatBytes(uint64(st.FreedBytes)), st.BlobsKeptRecent, len(st.Errors)))
+	line := fmt.Sprintf("sweep: %d blobs, %d referenced, %s %d (%s), %d kept within the grace period",
+		st.BlobsTotal, st.BlobsMarked, verb, st.BlobsDeleted, FormatBytes(uint64(st.FreedBytes)), st.BlobsKeptRecent)
+	if st.BlobsKeptLinked > 0 {
+		line += fmt.Sprintf(", %d kept for repositories not removed", st.BlobsKeptLinked)
+	}
+	s.progress(fmt.Sprintf("%s, %d errors", line, len(st.Errors)))
 	return nil
+}
+
+func (s *sweeper) isMarked(d digest.Digest) bool {
+	_, ok := s.marked[d]
+	return ok
 }
 
 // listBlobs lists the blobs in storage: /blobs/<alg>/<2 hex>/<hex>.
