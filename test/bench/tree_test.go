@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // treeWorkers is how many goroutines copy or delete a tree: creating and
@@ -99,7 +102,7 @@ func inParallel(items []string, fn func(string) error) error {
 }
 
 // copyTree copies src to dst with the same contents, modes and modification
-// times, and flushes it to disk.
+// times, flushes it to disk and waits for the disk to be idle.
 func copyTree(t testing.TB, src, dst string) {
 	t.Helper()
 	tr := readTree(t, src)
@@ -141,10 +144,11 @@ func copyTree(t testing.TB, src, dst string) {
 		t.Fatal(err)
 	}
 	syscall.Sync()
+	waitDiskIdle(t, dst)
 }
 
 // removeTree deletes a tree with parallel unlinks (files, then directories
-// deepest first) and flushes.
+// deepest first), flushes and waits for the disk to be idle.
 func removeTree(t testing.TB, root string) {
 	t.Helper()
 	if err := removeEntries(readTree(t, root), root); err != nil {
@@ -154,6 +158,9 @@ func removeTree(t testing.TB, root string) {
 		t.Fatal(err)
 	}
 	syscall.Sync()
+	if waited := waitDiskIdle(t, filepath.Dir(root)); waited > 5*time.Second {
+		t.Logf("waited %s for the disk to finish the writes and discards of deleting %s", waited.Round(time.Second), root)
+	}
 }
 
 func removeEntries(tr *tree, root string) error {
@@ -193,6 +200,48 @@ func deleteFloor(t testing.TB, copyRoot string, result *tree) time.Duration {
 	start := time.Now()
 	if err := removeEntries(gone, copyRoot); err != nil {
 		t.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// waitDiskIdle waits, up to a minute, until the block device holding dir has
+// finished its writes and discards: deleting a tree on a filesystem mounted
+// with discard queues work on the device that would otherwise land in the
+// next measured run. It returns how long it waited.
+func waitDiskIdle(t testing.TB, dir string) time.Duration {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	statFile := fmt.Sprintf("/sys/dev/block/%d:%d/stat", unix.Major(st.Dev), unix.Minor(st.Dev))
+	sample := func() string {
+		data, err := os.ReadFile(statFile)
+		if err != nil {
+			return ""
+		}
+		f := strings.Fields(string(data))
+		if len(f) < 15 {
+			return ""
+		}
+		// writes (4–7), in flight (8), discards (11–14); reads are left
+		// out: other processes read all the time.
+		return strings.Join(append(f[4:9], f[11:15]...), " ")
+	}
+	start := time.Now()
+	prev := sample()
+	if prev == "" {
+		return 0 // not a block device (tmpfs, overlay): nothing to wait for
+	}
+	for stable := 0; stable < 2 && time.Since(start) < time.Minute; {
+		time.Sleep(500 * time.Millisecond)
+		cur := sample()
+		if cur == prev {
+			stable++
+		} else {
+			stable = 0
+		}
+		prev = cur
 	}
 	return time.Since(start)
 }
