@@ -33,6 +33,7 @@ tools:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./test/bench/
 
 ## test: everything that must pass — unit, end-to-end, conformance, chart
 test: deps build testbin tools lint
