@@ -43,7 +43,7 @@ unit:
 	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /test/)
 
 ## bench: DVCR against upstream distribution (not part of make test)
-bench: build testbin
+bench: deps build testbin
 	@bash hack/bench.sh
 
 clean:

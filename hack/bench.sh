@@ -27,7 +27,7 @@ mkdir -p bin
 touch bin/bench.stamp
 set +e
 "$GO" test -tags bench ./test/bench/ -run 'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck' -count=1 -v -timeout 15m 2>&1 |
-	tee bin/bench.log | grep -v -E '^\s+(\{"level"|[IWE][0-9]{4} )'
+	tee bin/bench.log | grep --line-buffered -v -E '^\s+(\{"level"|[IWE][0-9]{4} )'
 status=${PIPESTATUS[0]}
 set -e
 

@@ -4,6 +4,7 @@ set -euo pipefail
 missing=()
 command -v skopeo >/dev/null || missing+=(skopeo)
 command -v qemu-img >/dev/null || missing+=(qemu-utils)
+[ -x /usr/bin/time ] || missing+=(time) # peak RSS in make bench
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
