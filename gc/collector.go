@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,15 +49,14 @@ func (c *Collector) Running() bool { return c.running.Load() }
 // Run performs one garbage collection run and records its result. Only one
 // run goes at a time: a second one fails at once with ErrRunInProgress. The
 // returned error is the run's failure; the Result is returned either way
-// (nil only for ErrRunInProgress).
+// (nil only for ErrRunInProgress). progress receives the run's progress
+// lines, one call at a time.
 func (c *Collector) Run(ctx context.Context, trigger string, progress func(string)) (*Result, error) {
 	if !c.running.CompareAndSwap(false, true) {
 		return nil, ErrRunInProgress
 	}
 	defer c.running.Store(false)
-	if progress == nil {
-		progress = func(string) {}
-	}
+	progress = serialized(progress)
 	res := &Result{Trigger: trigger, StartedAt: c.now(), Deleted: []EligibleImage{}}
 	runErr := c.runGuarded(ctx, res, progress)
 	c.finish(res, runErr)
@@ -268,6 +268,20 @@ func (c *Collector) finish(res *Result, runErr error) {
 		res.Result = ResultFail
 		res.Error = runErr.Error()
 		res.Message = "Garbage collection failed: " + runErr.Error() + ". " + res.Message
+	}
+}
+
+// serialized wraps progress so that its calls never overlap: the removal
+// and the sweep report from their own goroutines.
+func serialized(progress func(string)) func(string) {
+	if progress == nil {
+		return func(string) {}
+	}
+	var mu sync.Mutex
+	return func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		progress(line)
 	}
 }
 

@@ -3,12 +3,14 @@ package gc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/registry"
@@ -137,6 +139,54 @@ func TestCollectorDrainTimeout(t *testing.T) {
 			}
 			if live.gate.ReadOnly() {
 				t.Fatal("still read-only")
+			}
+		})
+	}
+}
+
+// TestCollectorRemovesOrphans: on real filesystem storage, a run removes
+// the orphan repositories and their blobs, keeps those of the live ones, a
+// repository within the grace period stays with its blobs, and progress is
+// called one line at a time (the race detector checks the unlocked append).
+func TestCollectorRemovesOrphans(t *testing.T) {
+	for _, grace := range []time.Duration{0, time.Hour} {
+		t.Run("grace="+grace.String(), func(t *testing.T) {
+			f := newSweepFixture(t)
+			_, _, liveL := f.image("vi/ns/live", "latest", "shared", "live")
+			var orphanL [][]v1.Descriptor
+			for _, name := range []string{"gone-1", "gone-2", "gone-3"} {
+				_, _, l := f.image("vi/ns/"+name, "latest", "shared", name)
+				orphanL = append(orphanL, l)
+			}
+			f.age(2 * time.Hour)
+			f.image("vi/ns/gone-3", "new", "recent") // modified within the grace period
+			c, _ := newTestCollector(listerFunc(func(context.Context) (*ClusterInventory, error) {
+				return &ClusterInventory{Resources: []Resource{{Kind: registry.KindVI, Namespace: "ns", Name: "live"}}}, nil
+			}))
+			c.Driver = f.driver
+			c.Settings.GC.GracePeriod = grace
+			var lines []string
+			res, err := c.Run(f.ctx, "manual", func(line string) { lines = append(lines, line) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantDeleted, wantSkipped := 3, 0
+			if grace > 0 {
+				wantDeleted, wantSkipped = 2, 1
+			}
+			if len(res.Deleted) != wantDeleted || len(res.Skipped) != wantSkipped {
+				t.Fatalf("deleted %d, skipped %d; want %d, %d", len(res.Deleted), len(res.Skipped), wantDeleted, wantSkipped)
+			}
+			if !f.hasBlob(liveL[0].Digest) || !f.hasBlob(liveL[1].Digest) {
+				t.Error("a blob of the live repository was deleted")
+			}
+			for i, l := range orphanL {
+				if want := grace > 0 && i == 2; f.hasBlob(l[1].Digest) != want {
+					t.Errorf("orphan %d: its own layer present %v, want %v", i+1, f.hasBlob(l[1].Digest), want)
+				}
+			}
+			if !strings.Contains(strings.Join(lines, "\n"), fmt.Sprintf("repositories: %d deleted, %d kept", wantDeleted, wantSkipped)) {
+				t.Errorf("progress has no summary of the removal:\n%s", strings.Join(lines, "\n"))
 			}
 		})
 	}
