@@ -233,6 +233,9 @@ func TestBenchPushPull(t *testing.T) {
 					}
 				}
 				syscall.Sync()
+				// Deleting a GiB queues discards on the disk: they would
+				// slow down whichever server runs next.
+				waitDiskIdle(t, s.root)
 				cpu0 := ppCpuTime(t, s.cmd.Process.Pid)
 				n, d := w.run(t, client, s, blob, run)
 				cpu := (ppCpuTime(t, s.cmd.Process.Pid) - cpu0).Seconds() / (float64(n) / (1 << 30))
@@ -720,6 +723,7 @@ func ppMachineLimits(t *testing.T, dir string) ppLimits {
 		t.Fatal(err)
 	}
 	syscall.Sync()
+	waitDiskIdle(t, dir)
 	start = time.Now()
 	for n := 0; n < ppBigSize; n += ppIoBuf {
 		if _, err := f.Write(buf[:ppIoBuf]); err != nil {
@@ -755,6 +759,7 @@ func ppMachineLimits(t *testing.T, dir string) ppLimits {
 		t.Fatal(err)
 	}
 	syscall.Sync()
+	waitDiskIdle(t, dir)
 	start = time.Now()
 	if err := ppStoreHashed(src, path, buf[:32<<10]); err != nil {
 		t.Fatal(err)
@@ -822,6 +827,7 @@ func ppHttpLimit(t *testing.T, dir string, handle func(io.Reader) error) float64
 	defer f.Close()
 	c := ppNewClient()
 	syscall.Sync()
+	waitDiskIdle(t, dir)
 	start := time.Now()
 	resp, err := ppDo(c, http.MethodPut, "http://"+ln.Addr().String()+"/", io.NewSectionReader(f, 0, ppBigSize), ppBigSize, nil, http.StatusCreated)
 	if err != nil {
@@ -866,7 +872,7 @@ func pushPullMarkdown(results []*ppWlResult, lim ppLimits, upstreamVersion strin
 	fmt.Fprintf(&b, "- Go: %s, %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(&b, "- Upstream: `bin/registry` (%s), same config without the `dvcr:` section\n", upstreamVersion)
 	b.WriteString("- Both servers: filesystem storage on the filesystem of the test's temporary directory, `cache: {blobdescriptor: inmemory}`, log level error, access log disabled; plain `net/http` client in the test process streaming from a 1 GiB pseudo-random file on disk\n")
-	fmt.Fprintf(&b, "- Each workload restarts both servers (so VmHWM is per workload); %d runs per server, DVCR and upstream alternating; one unmeasured 64 MiB push per server after start (warm-up); blobs of the previous run removed and `sync` before each run; MB/s = 10^6 bytes/s, median of the runs; server CPU = user+system time of the server process during the run (/proc/PID/stat), per GiB moved, median; peak RSS = VmHWM of the server at the end of the workload (warm-up and setup included)\n", ppRuns)
+	fmt.Fprintf(&b, "- Each workload restarts both servers (so VmHWM is per workload); %d runs per server, DVCR and upstream alternating; one unmeasured 64 MiB push per server after start (warm-up); blobs of the previous run removed, `sync`, and a wait until the disk has finished its writes and discards (`/sys/dev/block/*/stat` stable for 1 s) before each run; MB/s = 10^6 bytes/s, median of the runs; server CPU = user+system time of the server process during the run (/proc/PID/stat), per GiB moved, median; peak RSS = VmHWM of the server at the end of the workload (warm-up and setup included)\n", ppRuns)
 	fmt.Fprintf(&b, "- Whole benchmark: %s\n\n", total.Round(time.Second))
 
 	b.WriteString("| Workload | DVCR MB/s | upstream MB/s | ratio DVCR/upstream | DVCR peak RSS | upstream peak RSS | DVCR server CPU s/GiB | upstream server CPU s/GiB | DVCR runs MB/s | upstream runs MB/s |\n")
