@@ -422,6 +422,11 @@ func gcCopyDataset(t testing.TB, src, dst string) {
 	copyTree(t, src, dst)
 }
 
+// gcRunDir is where every run's copy goes, one after the other: the same
+// path for every system, since directories created apart land in other
+// parts of the disk (see ppStartRegistry).
+func gcRunDir(work string) string { return filepath.Join(work, "run") }
+
 // gcRemoveCopy deletes a run's copy and flushes, so that the deletion does
 // not weigh on the next run.
 func gcRemoveCopy(t testing.TB, dir string) {
@@ -656,7 +661,7 @@ const gcDVCRSettings = "  gc:\n    gracePeriod: 0s\n"
 // is gone and what is still served.
 func gcRunDVCRServer(t *testing.T, ds *gcDataset, work, cleaner, kubeconfig string, validate bool) gcMeasure {
 	t.Helper()
-	data := filepath.Join(work, "server")
+	data := gcRunDir(work)
 	gcCopyDataset(t, ds.root, data)
 	defer gcRemoveCopy(t, data)
 	load := gcLoad()
@@ -698,7 +703,7 @@ func gcRunDVCRServer(t *testing.T, ds *gcDataset, work, cleaner, kubeconfig stri
 // runDVCROffline runs GC with no server: the CLI works on storage itself.
 func gcRunDVCROffline(t *testing.T, ds *gcDataset, work, cleaner, kubeconfig string) gcMeasure {
 	t.Helper()
-	data := filepath.Join(work, "offline")
+	data := gcRunDir(work)
 	gcCopyDataset(t, ds.root, data)
 	defer gcRemoveCopy(t, data)
 	dir := t.TempDir()
@@ -720,7 +725,7 @@ func gcRunDVCROffline(t *testing.T, ds *gcDataset, work, cleaner, kubeconfig str
 // to /dev/null).
 func gcRunUpstream(t *testing.T, ds *gcDataset, work, registry string) gcMeasure {
 	t.Helper()
-	data := filepath.Join(work, "upstream")
+	data := gcRunDir(work)
 	gcCopyDataset(t, ds.root, data)
 	defer gcRemoveCopy(t, data)
 	cfg := filepath.Join(work, "upstream.yml")
@@ -920,7 +925,7 @@ type gcFloorMeasure struct {
 
 func gcFloor(t *testing.T, ds *gcDataset, work string, result *tree) gcFloorMeasure {
 	t.Helper()
-	data := filepath.Join(work, "floor")
+	data := gcRunDir(work)
 	gcCopyDataset(t, ds.root, data)
 	defer gcRemoveCopy(t, data)
 	before := readTree(t, data)
