@@ -73,7 +73,8 @@ type SweepStats struct {
 //
 // It works on the storage driver only (filesystem, S3, ...), in three phases:
 //
-//   - mark: every repository, managed or not, is read. Its tags, the
+//   - mark: every repository, managed or not (or those of
+//     opts.Repositories), is read. Its tags, the
 //     manifests they reach (recursively through indexes), the manifests whose
 //     revision link is within the grace period, the referrers (subject) of
 //     kept manifests, and with DeleteUntagged false every manifest, are kept;
@@ -86,6 +87,10 @@ type SweepStats struct {
 //     deleted, with the repositories' layer links to it. A blob linked into a
 //     repository within the grace period (a cross-repository mount in flight)
 //     is kept too. Errors on single items are collected in Errors.
+//
+// With opts.Removal, whole repositories are deleted alongside the three
+// phases, and the blobs they link are swept only once they are gone (see
+// Removal). MarkAndSweep returns only after the removal has ended.
 //
 // The returned stats are filled as far as the run went, also on error.
 func MarkAndSweep(ctx context.Context, driver storagedriver.StorageDriver, opts SweepOptions) (SweepStats, error) {
