@@ -105,9 +105,6 @@ func TestBenchGC(t *testing.T) {
 	began := time.Now()
 	ds := gcGenerateDataset(t, filepath.Join(work, "dataset"))
 	genTime := time.Since(began)
-	if d := os.Getenv("GCBENCH_KEEP_DATASET"); d != "" { // for TestBenchGCSweep
-		gcCopyDataset(t, ds.root, d)
-	}
 	t.Logf("dataset: %d repositories, %d blobs, %s of blob data, %d untagged manifests, written in %s; expected to keep %d blobs",
 		len(ds.repos), ds.blobs, gc.FormatBytes(uint64(ds.bytes)), ds.untagged, genTime.Round(time.Millisecond), len(ds.keep))
 
@@ -1044,9 +1041,13 @@ var gcCountRE = regexp.MustCompile(`: (\d+)/(\d+)\b`)
 // phases and the CPU time of each run: the quick loop for profiling the
 // collector (-cpuprofile) and trying settings. GCBENCH_RUNS runs (default 3).
 func TestBenchGCCollector(t *testing.T) {
-	runs, _ := strconv.Atoi(os.Getenv("GCBENCH_RUNS"))
-	if runs <= 0 {
-		runs = 3
+	runs := 3
+	if v := os.Getenv("GCBENCH_RUNS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("GCBENCH_RUNS=%q: want a whole number of runs, 1 or more", v)
+		}
+		runs = n
 	}
 	work := t.TempDir()
 	ds := gcGenerateDataset(t, filepath.Join(work, "dataset"))

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -208,11 +209,16 @@ func TestBenchPushPull(t *testing.T) {
 			}},
 	}
 
+	// PPBENCH_ONLY=key runs one workload, to look into it; such a partial
+	// run, or an A/A control, does not replace the committed report.
+	only := os.Getenv("PPBENCH_ONLY")
+	partial := only != "" || os.Getenv("PPBENCH_AA") != ""
+	if only != "" && !slices.ContainsFunc(workloads, func(w *ppWorkload) bool { return w.key == only }) {
+		t.Fatalf("PPBENCH_ONLY=%q: no such workload (mono, chunked, pull, parallel)", only)
+	}
 	var results []*ppWlResult
 	for wi, w := range workloads {
-		// PPBENCH_ONLY=key runs one workload (to look into it); the
-		// report then has only that row.
-		if only := os.Getenv("PPBENCH_ONLY"); only != "" && only != w.key {
+		if only != "" && only != w.key {
 			continue
 		}
 		res := &ppWlResult{w: w, mbps: map[string][]float64{}, cpu: map[string][]float64{}, rss: map[string]int64{}, total: map[string]int64{}}
@@ -279,13 +285,19 @@ func TestBenchPushPull(t *testing.T) {
 	fmt.Print("\n" + report)
 	// The analysis below ppFindingsMarker is written by hand; keep it.
 	docPath := filepath.Join(root, "docs", "bench-push-pull.md")
+	if partial {
+		t.Logf("PPBENCH_ONLY or PPBENCH_AA is set: %s is left as it is", docPath)
+		docPath = ""
+	}
 	if old, err := os.ReadFile(docPath); err == nil {
 		if i := bytes.Index(old, []byte(ppFindingsMarker)); i >= 0 {
 			report += "\n" + string(old[i:])
 		}
 	}
-	if err := os.WriteFile(docPath, []byte(report), 0o644); err != nil {
-		t.Fatal(err)
+	if docPath != "" {
+		if err := os.WriteFile(docPath, []byte(report), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, r := range results {
 		d, u := ppMedian(r.mbps["DVCR"]), ppMedian(r.mbps["upstream"])
@@ -955,6 +967,9 @@ func ppPerf(t *testing.T, key string, servers []*ppRegServer) func() {
 	dir := os.Getenv("PPBENCH_PERF")
 	if dir == "" {
 		return func() {}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("PPBENCH_PERF=%q: %v", dir, err)
 	}
 	var cmds []*exec.Cmd
 	for _, s := range servers {
