@@ -10,6 +10,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"io"
+	"log"
 	"math/big"
 	mrand "math/rand/v2"
 	"net"
@@ -101,6 +103,7 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 func startTLS(t *testing.T, ca testCA, h http.Handler) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // expected handshake failures
 	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.server}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
