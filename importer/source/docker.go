@@ -136,7 +136,7 @@ func (s *dockerSource) diskInLayer(l v1.Layer, seen *[]string) (*Stream, error) 
 			return nil, err
 		}
 		if isDiskEntry(hdr) {
-			body := &layerFile{Reader: tr, layer: rc}
+			body := &layerFile{Reader: tr, layer: rc, src: s.String()}
 			return &Stream{Body: body, Name: SanitizeName(path.Base(hdr.Name)), Size: hdr.Size}, nil
 		}
 		*seen = append(*seen, hdr.Name)
@@ -169,7 +169,22 @@ func listSeen(seen []string) string {
 // stream; closing it closes the layer download.
 type layerFile struct {
 	io.Reader
-	layer io.Closer
+	layer io.ReadCloser
+	src   string // for messages
+}
+
+// Read drains the rest of the layer once the file ends: go-containerregistry
+// checks the layer digest only when the compressed stream has been read to
+// its end, and a disk image should not be accepted unverified. The rest is
+// normally just the tar trailer.
+func (f *layerFile) Read(p []byte) (int, error) {
+	n, err := f.Reader.Read(p)
+	if err == io.EOF {
+		if _, derr := io.Copy(io.Discard, f.layer); derr != nil {
+			return n, fmt.Errorf("%s: verifying the layer after the disk file: %w", f.src, derr)
+		}
+	}
+	return n, err
 }
 
 func (f *layerFile) Close() error { return f.layer.Close() }

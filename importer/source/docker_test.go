@@ -241,3 +241,36 @@ func TestDockerAuthAndTLS(t *testing.T) {
 		}
 	})
 }
+
+// TestDockerTamperedLayer serves a different (valid) blob for the disk
+// layer: the disk bytes come out the same, but the layer digest no longer
+// matches, and reading to the end must say so.
+func TestDockerTamperedLayer(t *testing.T) {
+	disk := testData(20 << 10)
+	good := tarLayer(t, tarEntry{"disk/d.img", disk})
+	evil := tarLayer(t, tarEntry{"disk/d.img", disk}, tarEntry{"etc/extra", []byte("smuggled")})
+	goodDigest, err := good.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := evil.Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	evilBlob, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := newRegistry()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+goodDigest.String()) {
+			w.Write(evilBlob)
+			return
+		}
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	push(t, host+"/cvi/tampered", image(t, good))
+	checkDocker(t, host+"/cvi/tampered", Options{}, disk, "", nil, "verifying the layer")
+}

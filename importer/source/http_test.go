@@ -122,7 +122,7 @@ func TestHTTPResume(t *testing.T) {
 		wantMsg   string // in an OnRetry message
 		wantSize  int64  // Stream.Size when not the length of data
 	}{
-		{mode: "drop", wantRange: fmt.Sprintf("bytes=%d-", half), wantMsg: "resuming with Range"},
+		{mode: "drop", wantRange: fmt.Sprintf("bytes=%d-", half), wantMsg: "connection dropped at 128.0KiB of 256.0KiB, resuming with Range"},
 		{mode: "ignore-range", wantRange: fmt.Sprintf("bytes=%d-", half), wantMsg: "ignored Range"},
 		{mode: "change", wantErr: ErrSourceChanged},
 		{mode: "always-drop", wantErr: ErrTransfer, wantMsg: "attempt 3 of 3"},
