@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -70,6 +71,11 @@ func (s *httpSource) get(ctx context.Context, hdr http.Header) (*http.Response, 
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// *url.Error repeats the method and URL; keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("GET %s: %w", s, err)
 	}
 	return resp, nil
