@@ -10,6 +10,7 @@ import (
 
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
+	"github.com/dvcr/dvcr/units"
 )
 
 // CheckReport is what `dvcr-cleaner gc check` prints: the registry's and the
@@ -84,7 +85,7 @@ func kindCounts(counts map[registry.Kind]int) string {
 
 func writeUsage(b *strings.Builder, u storage.Usage) {
 	fmt.Fprintf(b, "%7s  %7s  %7s  %7s\n", "Total", "Used", "Avail", "Use%")
-	fmt.Fprintf(b, "%7s  %7s  %7s  %7s\n", FormatBytes(u.Total), FormatBytes(u.Used), FormatBytes(u.Available), fmt.Sprintf("%d%%", u.UsedPercent()))
+	fmt.Fprintf(b, "%7s  %7s  %7s  %7s\n", units.FormatBytes(u.Total), units.FormatBytes(u.Used), units.FormatBytes(u.Available), fmt.Sprintf("%d%%", u.UsedPercent()))
 }
 
 // writeImages prints the eligible images, or the single line saying there

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+
+	"github.com/dvcr/dvcr/units"
 )
 
 // Result values.
@@ -43,7 +45,7 @@ func FreedMessage(freed int64, available, total uint64) string {
 		freed = 0
 	}
 	return fmt.Sprintf("Freed space after cleanup: %s. Available space %s of total %s.",
-		FormatBytes(uint64(freed)), FormatBytes(available), FormatBytes(total))
+		units.FormatBytes(uint64(freed)), units.FormatBytes(available), units.FormatBytes(total))
 }
 
 // resultsPath is where the records live in the registry's storage, so that

@@ -23,6 +23,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dvcr/dvcr/storage"
+	"github.com/dvcr/dvcr/units"
 )
 
 // SweepOptions configure MarkAndSweep.
@@ -709,7 +710,7 @@ func (s *sweeper) sweepBlobs(ctx context.Context) error {
 		verb = "would delete"
 	}
 	line := fmt.Sprintf("sweep: %d blobs, %d referenced, %s %d (%s), %d kept within the grace period",
-		st.BlobsTotal, st.BlobsMarked, verb, st.BlobsDeleted, FormatBytes(uint64(st.FreedBytes)), st.BlobsKeptRecent)
+		st.BlobsTotal, st.BlobsMarked, verb, st.BlobsDeleted, units.FormatBytes(uint64(st.FreedBytes)), st.BlobsKeptRecent)
 	if st.BlobsKeptLinked > 0 {
 		line += fmt.Sprintf(", %d kept for repositories not removed", st.BlobsKeptLinked)
 	}

@@ -47,6 +47,7 @@ import (
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/test/dvcrtest"
 	"github.com/dvcr/dvcr/test/envtest"
+	"github.com/dvcr/dvcr/units"
 )
 
 const (
@@ -106,7 +107,7 @@ func TestBenchGC(t *testing.T) {
 	ds := gcGenerateDataset(t, filepath.Join(work, "dataset"))
 	genTime := time.Since(began)
 	t.Logf("dataset: %d repositories, %d blobs, %s of blob data, %d untagged manifests, written in %s; expected to keep %d blobs",
-		len(ds.repos), ds.blobs, gc.FormatBytes(uint64(ds.bytes)), ds.untagged, genTime.Round(time.Millisecond), len(ds.keep))
+		len(ds.repos), ds.blobs, units.FormatBytes(uint64(ds.bytes)), ds.untagged, genTime.Round(time.Millisecond), len(ds.keep))
 
 	cluster := envtest.Start(t)
 	for i := 0; i < gcNamespaces; i++ {
@@ -527,7 +528,7 @@ func (m gcMeasure) String() string {
 		s += fmt.Sprintf(" (record %s)", m.recordWall.Round(time.Millisecond))
 	}
 	return s + fmt.Sprintf(", read-only %s, freed %s, %d blobs deleted, %d repositories deleted, peak RSS %s, load %s",
-		m.readOnly.Round(time.Millisecond), gc.FormatBytes(uint64(m.freed)), m.blobsDeleted, m.repos, gcMib(m.rss), m.load)
+		m.readOnly.Round(time.Millisecond), units.FormatBytes(uint64(m.freed)), m.blobsDeleted, m.repos, gcMib(m.rss), m.load)
 }
 
 func gcLoad() string {
@@ -969,7 +970,7 @@ func (r gcReport) markdown() string {
 	fmt.Fprintf(&b, "  - each: a manifest tagged `latest` (config, 4 own layers, 1 of %d layers shared by live and orphan repositories, for orphans 1 of %d layers shared by orphans only) and 0–2 older untagged manifests (config, 2 own layers, a layer of the tagged manifest, a layer shared with other repositories); %d untagged manifests in all (%d in live repositories)\n",
 		gcSharedPool, gcOrphanPool, ds.untagged, gcUntaggedOf(ds, true))
 	fmt.Fprintf(&b, "  - %d blobs of 1–4 KiB, %s (%d bytes) of blob data; a correct run keeps exactly the %d blobs of the live tagged images (%s) and deletes %d\n",
-		ds.blobs, gc.FormatBytes(uint64(ds.bytes)), ds.bytes, len(ds.keep), gc.FormatBytes(uint64(ds.keepBytes)), ds.blobs-len(ds.keep))
+		ds.blobs, units.FormatBytes(uint64(ds.bytes)), ds.bytes, len(ds.keep), units.FormatBytes(uint64(ds.keepBytes)), ds.blobs-len(ds.keep))
 	b.WriteString("- DVCR (server): `bin/dvcr serve` (gracePeriod 0s) and `dvcr-cleaner gc run --yes -o json` through the admin socket; wall time measured around the CLI; peak RSS = VmHWM of the server process after the run (startup included)\n")
 	b.WriteString("- DVCR (offline): the same command with no server running: the CLI collects on storage itself; peak RSS = the CLI's maxrss\n")
 	b.WriteString("- Upstream: `rm -rf` of the 1,000 orphan repository directories, then `bin/registry garbage-collect --delete-untagged config.yml` (stdout to /dev/null); wall time of both; peak RSS = maxrss of garbage-collect\n")
@@ -984,8 +985,8 @@ func (r gcReport) markdown() string {
 		r.server.median.recordWall.Round(time.Millisecond), r.offline.median.recordWall.Round(time.Millisecond))
 	fmt.Fprintf(&b, "| Read-only time | %s | — (no server) | whole run (registry must be stopped or read-only) |\n", r.server.ro.Round(time.Millisecond))
 	fmt.Fprintf(&b, "| Freed (blob data) | %s (%d B) | %s (%d B) | %s (%d B) |\n",
-		gc.FormatBytes(uint64(r.server.median.freed)), r.server.median.freed, gc.FormatBytes(uint64(r.offline.median.freed)), r.offline.median.freed,
-		gc.FormatBytes(uint64(r.upstream.median.freed)), r.upstream.median.freed)
+		units.FormatBytes(uint64(r.server.median.freed)), r.server.median.freed, units.FormatBytes(uint64(r.offline.median.freed)), r.offline.median.freed,
+		units.FormatBytes(uint64(r.upstream.median.freed)), r.upstream.median.freed)
 	fmt.Fprintf(&b, "| Blobs deleted | %d | %d | %d |\n", r.server.median.blobsDeleted, r.offline.median.blobsDeleted, r.upstream.median.blobsDeleted)
 	fmt.Fprintf(&b, "| Repositories / untagged manifests deleted | %d / %d | %d / %d | %d / (not counted) |\n",
 		r.server.median.repos, r.server.median.manifests, r.offline.median.repos, r.offline.median.manifests, r.upstream.median.repos)

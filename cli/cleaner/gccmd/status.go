@@ -11,6 +11,7 @@ import (
 	"github.com/dvcr/dvcr/admin"
 	"github.com/dvcr/dvcr/cli/cleaner/common"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/units"
 )
 
 type statusFlags struct {
@@ -57,7 +58,7 @@ func runStatus(ctx context.Context, opts *common.Options, f *statusFlags, stream
 			r.StartedAt.Local().Format(time.DateTime), r.Trigger, r.Result,
 			r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String(),
 			fmt.Sprintf("%.1fs", r.ReadOnlySeconds), strconv.Itoa(len(r.Deleted)),
-			gc.FormatBytes(uint64(max(r.Freed, 0))), summary(r),
+			units.FormatBytes(uint64(max(r.Freed, 0))), summary(r),
 		})
 	}
 	return common.WriteTable(streams.Out, []string{"STARTED", "TRIGGER", "RESULT", "DURATION", "READ-ONLY", "DELETED", "FREED", "MESSAGE"}, rows)

@@ -1,4 +1,6 @@
-package gc
+// Package units renders byte counts for people: IEC units with one decimal,
+// the form of every report and status (36.3GiB).
+package units
 
 import "fmt"
 
