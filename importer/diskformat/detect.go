@@ -141,9 +141,9 @@ func descriptorExtents(text []byte) []string {
 // length in whole sectors; a vhd or dmg footer at the end is still refused.
 type rawParser struct{}
 
-func (*rawParser) headNeed([]byte) int             { return 0 }
-func (*rawParser) start(*engine, []byte) error     { return nil }
-func (*rawParser) needsAll() bool                  { return false }
+func (*rawParser) headNeed([]byte) int         { return 0 }
+func (*rawParser) start(*engine, []byte) error { return nil }
+func (*rawParser) needsAll() bool              { return false }
 func (*rawParser) finish(total int64, tail []byte) (int64, error) {
 	if len(tail) >= 512 {
 		footer := tail[len(tail)-512:]

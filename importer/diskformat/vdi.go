@@ -18,7 +18,7 @@ const (
 
 type vdiHeader struct {
 	version, imageType, offBmap, offData, sectorSize, blockSize, blockExtra, blocks, allocated uint32
-	diskSize                                                                                    uint64
+	diskSize                                                                                   uint64
 }
 
 // vdiParser checks a VirtualBox image: the block map must point inside the

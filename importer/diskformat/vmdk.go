@@ -19,7 +19,7 @@ const (
 )
 
 type vmdkHeader struct {
-	version, flags, gtes                          uint32
+	version, flags, gtes                        uint32
 	capacity, grain, descOff, descSize, rgd, gd uint64
 }
 
