@@ -1,4 +1,5 @@
-// Command dvcr runs the DVCR registry: `dvcr serve [--config FILE]`.
+// Command dvcr runs the DVCR registry (`dvcr serve [--config FILE]`) and
+// imports disk images into it (`dvcr import SOURCE REPOSITORY`).
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dvcr/dvcr/cli/importcmd"
 	"github.com/dvcr/dvcr/cli/serve"
 )
 
@@ -23,6 +25,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serve.NewCommand(serve.Streams{Out: os.Stdout, Err: os.Stderr}))
+	root.AddCommand(importcmd.NewCommand(importcmd.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "dvcr:", err)
 		stop()

@@ -16,6 +16,10 @@ import (
 // consulted for an explicit file.
 type fileKeychain map[string]authn.AuthConfig
 
+// KeychainFromFile resolves credentials from the "auths" of a docker
+// config file, for sources and for the registry an import writes to.
+func KeychainFromFile(file string) (authn.Keychain, error) { return loadAuthFile(file) }
+
 func loadAuthFile(file string) (fileKeychain, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
