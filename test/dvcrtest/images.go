@@ -3,23 +3,25 @@ package dvcrtest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/dvcr/dvcr/registry/diskimage"
+	"github.com/dvcr/dvcr/importer"
 )
 
-// DiskImage is a real disk image made by qemu-img and packed in the
-// importers' layout as an OCI image layout directory.
+// DiskImage is a real disk image made by qemu-img, also packed in the
+// importers' layout as an OCI image layout directory (by the importer's own
+// code, so its digests are those `dvcr import` of the file produces).
 type DiskImage struct {
 	Path   string // the disk file
 	Layout string // OCI image layout directory
 	Tag    string
-	Info   diskimage.Info
-	Image  *diskimage.Image
+	Info   QemuInfo
+	Image  *importer.LayoutImage
 }
 
 // OCIRef is the skopeo reference of the layout.
@@ -30,29 +32,60 @@ func (d *DiskImage) OCIRef() string { return "oci:" + d.Layout + ":" + d.Tag }
 // its start, so that distinct calls give distinct blobs.
 func MakeDisk(t testing.TB, name, format, size string, randomData int) *DiskImage {
 	t.Helper()
+	path := MakeDiskFile(t, t.TempDir(), name, format, size, randomData)
+	d := &DiskImage{Path: path, Layout: filepath.Join(filepath.Dir(path), "layout"), Tag: "latest", Info: Qemu(t, path)}
+	var err error
+	if d.Image, err = importer.WriteLayout(path, d.Layout, d.Tag); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// MakeDiskFile writes name.<format> in dir with qemu-img (converting from a
+// raw file with randomData random bytes at its start); extra are options of
+// qemu-img convert (e.g. "-o", "subformat=streamOptimized").
+func MakeDiskFile(t testing.TB, dir, name, format, size string, randomData int, extra ...string) string {
+	t.Helper()
 	qemu := Tool(t, "qemu-img", "apt-get install -y qemu-utils")
-	dir := t.TempDir()
 	raw := filepath.Join(dir, name+".raw")
 	run(t, qemu, "create", "-f", "raw", raw, size)
 	if randomData > 0 {
 		writeRandom(t, raw, randomData)
 	}
-	path := raw
-	if format != "raw" {
-		path = filepath.Join(dir, name+"."+format)
-		run(t, qemu, "convert", "-O", format, raw, path)
+	if format == "raw" {
+		return raw
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	info, err := diskimage.Inspect(ctx, path)
+	path := filepath.Join(dir, name+"."+format)
+	run(t, qemu, append(append([]string{"convert", "-O", format}, extra...), raw, path)...)
+	return path
+}
+
+// QemuInfo is what `qemu-img info` says of a disk file: the reference for
+// formats and virtual sizes.
+type QemuInfo struct {
+	Format      string `json:"format"`
+	VirtualSize int64  `json:"virtual-size"`
+}
+
+// Qemu runs `qemu-img info --output=json` on path.
+func Qemu(t testing.TB, path string) QemuInfo {
+	t.Helper()
+	qemu := Tool(t, "qemu-img", "apt-get install -y qemu-utils")
+	abs, err := filepath.Abs(path) // never read as a protocol prefix or an option
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &DiskImage{Path: path, Layout: filepath.Join(dir, "layout"), Tag: "latest", Info: info}
-	if d.Image, err = diskimage.WriteLayout(path, info, d.Layout, d.Tag); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, qemu, "info", "--output=json", abs).Output()
+	if err != nil {
+		t.Fatalf("qemu-img info %s: %v", path, err)
 	}
-	return d
+	var info QemuInfo
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("qemu-img info %s: %v", path, err)
+	}
+	return info
 }
 
 func writeRandom(t testing.TB, path string, n int) {
@@ -102,11 +135,10 @@ func Pull(t testing.TB, s *Server, repo, tag string) string {
 	return dir
 }
 
-// Push copies a disk image to repo:tag of the server with skopeo.
+// Push imports the disk file into repo:tag of the server with `dvcr import`.
 func Push(t testing.TB, s *Server, d *DiskImage, repo, tag string) {
 	t.Helper()
-	// --preserve-digests keeps the layer uncompressed, as the importers push it.
-	Skopeo(t, "copy", "--preserve-digests", "--dest-tls-verify=false", d.OCIRef(), s.Ref(repo, tag))
+	MustImport(t, s, d.Path, repo, "--tag", tag)
 }
 
 func run(t testing.TB, name string, args ...string) {

@@ -13,7 +13,7 @@ import (
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
-	"github.com/dvcr/dvcr/registry/diskimage"
+	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
@@ -44,8 +44,8 @@ func assertSameDisk(t *testing.T, disk *dvcrtest.DiskImage, layout string) {
 	}
 	var cfg v1.Image
 	readJSON(t, blobPath(layout, man.Config.Digest.Encoded()), &cfg)
-	if got := cfg.Config.Labels[diskimage.LabelFormat]; got != disk.Info.Format {
-		t.Errorf("label %s = %q, want %q", diskimage.LabelFormat, got, disk.Info.Format)
+	if got := cfg.Config.Labels[importer.LabelFormat]; got != disk.Info.Format {
+		t.Errorf("label %s = %q, want %q", importer.LabelFormat, got, disk.Info.Format)
 	}
 	want, err := os.ReadFile(disk.Path)
 	if err != nil {
