@@ -7,12 +7,14 @@ import "container/heap"
 // register a region; its bytes are copied when the stream passes them and
 // handed to the region's callback once complete. A region that starts
 // before the current chunk can no longer be captured (the bytes are gone):
-// it is counted in missed and simply not checked. The same happens when
-// the regions being filled would exceed captureBudget bytes or more than
-// maxRegions regions were registered, so memory stays bounded whatever the
-// image declares.
+// it is counted in missed and simply not checked (except that bytes of the
+// retained head are still at hand). The same happens when the regions
+// being filled would exceed captureBudget bytes or maxActive regions, or
+// more than maxRegions regions were registered, so memory and the copying
+// per stream byte stay bounded whatever the image declares.
 const (
 	captureBudget = 8 << 20 // bytes held by regions being filled
+	maxActive     = 64      // regions being filled at once
 	maxRegions    = 1 << 16 // regions waiting at once
 	maxRegionsAll = 1 << 20 // regions over the whole stream (bounds CPU)
 )
@@ -61,13 +63,38 @@ func (c *capturer) add(off, n int64, fn func([]byte) error) error {
 	if end <= int64(len(c.head)) {
 		return fn(c.head[off:end])
 	}
-	if off < c.chunkStart || len(c.pending) >= maxRegions || c.added >= maxRegionsAll {
+	if len(c.pending) >= maxRegions || c.added >= maxRegionsAll {
 		c.missed++
 		return nil
+	}
+	if off < c.chunkStart {
+		return c.fromHead(off, end, fn)
 	}
 	c.added++
 	heap.Push(&c.pending, region{off: off, end: end, fn: fn})
 	return nil
+}
+
+// fromHead starts a region whose first bytes are gone from the stream but
+// still in the head (the region straddles the end of the head).
+func (c *capturer) fromHead(off, end int64, fn func([]byte) error) error {
+	if c.chunkStart > int64(len(c.head)) || !c.admit(end-off) {
+		c.missed++
+		return nil
+	}
+	a := &activeRegion{region: region{off: off, end: end, fn: fn}, next: c.chunkStart, buf: make([]byte, end-off)}
+	copy(a.buf, c.head[off:c.chunkStart])
+	c.active = append(c.active, a)
+	return nil
+}
+
+// admit reserves n bytes for a region to be filled, if the limits allow.
+func (c *capturer) admit(n int64) bool {
+	if c.activeBytes+n > captureBudget || len(c.active) >= maxActive {
+		return false
+	}
+	c.activeBytes += n
+	return true
 }
 
 // idle reports whether feed has nothing to do for a chunk ending at end:
@@ -98,11 +125,10 @@ func (c *capturer) activate(end int64) {
 	for len(c.pending) > 0 && c.pending[0].off < end {
 		r := heap.Pop(&c.pending).(region)
 		n := r.end - r.off
-		if c.activeBytes+n > captureBudget {
+		if !c.admit(n) {
 			c.missed++
 			continue
 		}
-		c.activeBytes += n
 		c.active = append(c.active, &activeRegion{region: r, next: r.off, buf: make([]byte, n)})
 	}
 }

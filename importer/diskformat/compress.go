@@ -13,8 +13,8 @@ import (
 
 const (
 	decodeBuf    = 256 << 10
-	xzTailKeep   = 1 << 20   // compressed bytes kept for the xz index
-	xzMaxDict    = 256 << 20 // larger dictionaries would be allocated as declared
+	xzTailKeep   = 1 << 20  // compressed bytes kept for the xz index
+	xzMaxDict    = 64 << 20 // xz -9; larger dictionaries would be allocated as declared
 	zstdMaxWndow = 256 << 20
 )
 

@@ -98,6 +98,9 @@ func makeImages(t testing.TB, dir string) {
 	q("convert", "-f", "raw", "-O", "qcow2", "-o", "compat=0.10", "raw.img", "v2.qcow2")
 	q("convert", "-c", "-f", "raw", "-O", "qcow2", "raw.img", "compressed.qcow2")
 	q("create", "-f", "qcow2", "empty.qcow2", "64M")
+	q("convert", "-f", "raw", "-O", "qcow2", "-o", "extended_l2=on,cluster_size=128k", "raw.img", "extl2.qcow2")
+	q("convert", "-c", "-f", "raw", "-O", "qcow2", "-o", "compression_type=zstd", "raw.img", "zstd.qcow2")
+	q("convert", "-f", "raw", "-O", "vdi", "-o", "static=on", "raw.img", "fixed.vdi")
 	q("convert", "-f", "raw", "-O", "vmdk", "raw.img", "sparse.vmdk")
 	q("convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized", "raw.img", "stream.vmdk")
 	writeFile(t, filepath.Join(dir, "footer.vmdk"), withFooter(t, readFile(t, filepath.Join(dir, "stream.vmdk"))))
@@ -122,7 +125,7 @@ func makeImages(t testing.TB, dir string) {
 
 // plainImages are the valid images; each also exists as .gz, .xz, .zst.
 var plainImages = []string{"raw.img", "odd.img", "v3.qcow2", "v2.qcow2", "compressed.qcow2", "empty.qcow2",
-	"sparse.vmdk", "stream.vmdk", "footer.vmdk", "disk.vdi", "disk.iso"}
+	"extl2.qcow2", "zstd.qcow2", "sparse.vmdk", "stream.vmdk", "footer.vmdk", "disk.vdi", "fixed.vdi", "disk.iso"}
 
 // withFooter turns qemu's streamOptimized image (grain directory offset in
 // the header, no footer) into the VMware layout: header saying "grain

@@ -3,7 +3,6 @@ package diskformat
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,6 +134,9 @@ func TestRefusals(t *testing.T) {
 		{"qcow1", []byte("QFI\xfb\x00\x00\x00\x01" + strings.Repeat("\x00", 100)), ErrUnsupportedFormat, "qcow version 1"},
 		{"bzip2", []byte("BZh91AY&SY" + strings.Repeat("x", 100)), ErrUnsupportedFormat, "bzip2 compression"},
 		{"truncated qcow2", cut(t, dir, "v3.qcow2", 0.5), ErrTruncated, "qcow2 image is truncated"},
+		{"truncated qcow2 tables", readFile(t, filepath.Join(dir, "v3.qcow2"))[:70000], ErrTruncated, "table ends at byte"},
+		{"truncated extended-L2 qcow2", cut(t, dir, "extl2.qcow2", 0.5), ErrTruncated, "data cluster"},
+		{"truncated fixed vdi", cut(t, dir, "fixed.vdi", 0.9), ErrTruncated, "vdi image is truncated"},
 		{"truncated compressed qcow2", cut(t, dir, "compressed.qcow2", 0.5), ErrTruncated, "qcow2 image is truncated"},
 		{"truncated vmdk", cut(t, dir, "sparse.vmdk", 0.5), ErrTruncated, "vmdk image is truncated"},
 		{"truncated vmdk stream", cut(t, dir, "stream.vmdk", 0.5), ErrTruncated, "vmdk image is truncated"},
@@ -191,4 +193,3 @@ func TestAbort(t *testing.T) {
 	}
 }
 
-func TestMain2(t *testing.T) { _ = os.Getenv }

@@ -41,6 +41,9 @@ func (in *Inspector) Write(p []byte) (int, error) {
 	if in.err != nil {
 		return 0, in.err
 	}
+	if in.done {
+		return 0, fmt.Errorf("%w: Write after Close", ErrAborted)
+	}
 	n := len(p)
 	in.n += int64(n)
 	if in.eng == nil && in.pipe == nil {
