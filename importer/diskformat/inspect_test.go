@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -74,7 +75,7 @@ func TestChunkSizes(t *testing.T) {
 				if chunk < 100 && len(data) > 1<<20 {
 					continue // byte-sized writes only on small inputs
 				}
-				t.Run(name+c.ext+"/"+itoa(chunk), func(t *testing.T) {
+				t.Run(name+c.ext+"/"+strconv.Itoa(chunk), func(t *testing.T) {
 					got, err := feedChunks(data, chunk)
 					if err != nil || got != want {
 						t.Fatalf("got %+v, %v; want %+v", got, err, want)
@@ -83,17 +84,6 @@ func TestChunkSizes(t *testing.T) {
 			}
 		}
 	}
-}
-
-func itoa(n int) string {
-	return strings.TrimSpace(strings.Replace(string(rune('0'+0)), "0", "", 1)) + fmtInt(n)
-}
-
-func fmtInt(n int) string {
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return fmtInt(n/10) + string(rune('0'+n%10))
 }
 
 func cut(t *testing.T, dir, name string, frac float64) []byte {
@@ -192,4 +182,3 @@ func TestAbort(t *testing.T) {
 		}
 	}
 }
-
