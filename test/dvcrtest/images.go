@@ -88,6 +88,15 @@ func Qemu(t testing.TB, path string) QemuInfo {
 	return info
 }
 
+// WriteRandomFile creates path with n random bytes.
+func WriteRandomFile(t testing.TB, path string, n int) {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeRandom(t, path, n)
+}
+
 func writeRandom(t testing.TB, path string, n int) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
