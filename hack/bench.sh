@@ -6,9 +6,15 @@
 #   push/pull: 1 GiB monolithic and chunked push, pull, 20 parallel pushes, RSS
 #   gc:        2,000 repositories / ~20,000 blobs vs `registry garbage-collect`
 #   gc check:  10,000 resources (real kube-apiserver) and 10,000 repositories
+#   import:    `dvcr import` of a 1 GiB raw image over HTTP, raw/gz/xz, against
+#              `curl -o` and upstream's monolithic push of the same bytes
+#
+# BENCH_TESTS=REGEX runs only those tests (e.g. BENCH_TESTS=TestBenchImport);
+# the other sections are then copied from their last reports, with their dates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
+tests=${BENCH_TESTS:-'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck|TestBenchImport'}
 start=$(date +%s)
 
 "$GO" build -o bin/dvcr ./cmd/dvcr
@@ -26,7 +32,7 @@ fi
 mkdir -p bin
 touch bin/bench.stamp
 set +e
-"$GO" test -tags bench ./test/bench/ -run 'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck' -count=1 -v -timeout 15m 2>&1 |
+"$GO" test -tags bench ./test/bench/ -run "$tests" -count=1 -v -timeout 30m 2>&1 |
 	tee bin/bench.log | grep --line-buffered -v -E '^\s+(\{"level"|[IWE][0-9]{4} )'
 status=${PIPESTATUS[0]}
 set -e
@@ -36,10 +42,12 @@ set -e
 	echo
 	echo "Written by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $("$GO" version | cut -d' ' -f3-4). Whole run: $(( $(date +%s) - start ))s."
 	echo
-	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md; do
+	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md docs/bench-import.md; do
 		echo
 		if [[ $part -nt bin/bench.stamp ]]; then
 			sed -e '1s/^# /## /' -e '2,$s/^## /### /' "$part"
+		elif [[ -n ${BENCH_TESTS:-} && -f $part ]]; then
+			sed -e '1s/^# /## /' -e '2,$s/^## /### /' -e '1a\\n_Not rerun (BENCH_TESTS); from its last report._' "$part"
 		else
 			echo "## $part: not written by this run (the benchmark failed before its report; see bin/bench.log)"
 		fi
