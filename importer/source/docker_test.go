@@ -24,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/dvcr/dvcr/test/testca"
 )
 
 type tarEntry struct {
@@ -206,12 +208,12 @@ func multiArch(arm, amd v1.Image) v1.ImageIndex {
 func TestDockerAuthAndTLS(t *testing.T) {
 	disk := testData(50 << 10)
 	img := image(t, tarLayer(t, tarEntry{"disk/", nil}, tarEntry{"disk/win.vmdk", disk}))
-	ca := newTestCA(t)
+	ca := testca.New(t)
 	authSrv := httptest.NewServer(basicAuth("bob", "pw", newRegistry()))
 	defer authSrv.Close()
 	authHost := strings.TrimPrefix(authSrv.URL, "http://")
 	push(t, authHost+"/vi/ns/win:1", img, remote.WithAuth(&authn.Basic{Username: "bob", Password: "pw"}))
-	tlsSrv := startTLS(t, ca, newRegistry())
+	tlsSrv := ca.StartTLS(t, newRegistry())
 	tlsHost := strings.TrimPrefix(tlsSrv.URL, "https://")
 	push(t, tlsHost+"/vi/ns/win:1", img, remote.WithTransport(tlsSrv.Client().Transport))
 
@@ -226,7 +228,7 @@ func TestDockerAuthAndTLS(t *testing.T) {
 		{name: "auth file with URL key", ref: authHost + "/vi/ns/win:1", opts: Options{AuthFile: writeAuthFile(t, "http://"+authHost+"/v2/", "bob", "pw")}},
 		{name: "wrong password", ref: authHost + "/vi/ns/win:1", opts: Options{AuthFile: writeAuthFile(t, authHost, "bob", "nope")}, wantErr: ErrUnauthorized},
 		{name: "no credentials", ref: authHost + "/vi/ns/win:1", opts: Options{AuthFile: writeAuthFile(t, "other:1", "bob", "pw")}, wantErr: ErrUnauthorized},
-		{name: "TLS with CA", ref: tlsHost + "/vi/ns/win:1", opts: Options{CABundle: ca.pem}},
+		{name: "TLS with CA", ref: tlsHost + "/vi/ns/win:1", opts: Options{CABundle: ca.PEM}},
 		{name: "TLS without CA", ref: tlsHost + "/vi/ns/win:1", wantMsg: "certificate"},
 	}
 	for _, tc := range tests {

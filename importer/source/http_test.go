@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dvcr/dvcr/test/testca"
 )
 
 // flakyServer serves one file and can misbehave: drop the first
@@ -272,14 +274,14 @@ func TestHTTP(t *testing.T) {
 
 func TestHTTPS(t *testing.T) {
 	data := testData(10 << 10)
-	ca := newTestCA(t)
-	srv := startTLS(t, ca, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	ca := testca.New(t)
+	srv := ca.StartTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
 	tests := []struct {
 		name    string
 		opts    Options
 		wantMsg string
 	}{
-		{name: "custom CA", opts: Options{CABundle: ca.pem}},
+		{name: "custom CA", opts: Options{CABundle: ca.PEM}},
 		{name: "without CA", wantMsg: "certificate"},
 	}
 	for _, tc := range tests {
