@@ -13,9 +13,9 @@ import (
 
 const (
 	decodeBuf    = 256 << 10
-	xzTailKeep   = 1 << 20  // compressed bytes kept for the xz index
-	xzMaxDict    = 64 << 20 // xz -9; larger dictionaries would be allocated as declared
-	zstdMaxWndow = 256 << 20
+	xzTailKeep   = 1 << 20   // compressed bytes kept for the xz index
+	xzMaxDict    = 64 << 20  // xz -9; larger dictionaries would be allocated as declared
+	zstdMaxWndow = 128 << 20 // zstd --long; larger windows are refused, not allocated
 )
 
 // pipeline decompresses in its own goroutine and feeds the engine there.

@@ -8,9 +8,22 @@
 // An Inspector is an io.Writer: the importer tees the source into it while
 // storing the bytes, so inspection costs no extra pass. Tables the checks
 // need (qcow2 L1/L2, vmdk grain directory and tables) are captured when the
-// stream passes them; tables that lie before the point where their offset
-// becomes known cannot be read any more and are not checked (Info does not
-// fail because of them).
+// stream passes them, within bounded memory.
+//
+// Deliberately not checked:
+//   - tables that lie before the point where their offset becomes known
+//     (the bytes are gone) or beyond the memory bounds: Inspector.Unchecked
+//     counts them; their end offsets still count for truncation;
+//   - data and compressed clusters (qcow2) only need their first byte (qemu
+//     may end the file inside the last cluster or sector);
+//   - qcow2 snapshot L1 tables, bitmaps and refcount block contents;
+//   - vmdk streamOptimized images with the grain directory at the end: the
+//     tables follow the grains, so only footer and end-of-stream marker;
+//   - xz input holding raw or iso: only the head is decompressed; the length
+//     comes from the xz index, whose CRC32 and sizes are verified against
+//     the bytes received, but block CRCs after the head are not, and vhd or
+//     dmg footers at the end of such raw data are not seen. The LZMA2
+//     dictionary size is checked on the first block only.
 package diskformat
 
 // Format is the disk format of the (decompressed) image.

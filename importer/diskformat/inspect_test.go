@@ -48,9 +48,16 @@ func TestValidImages(t *testing.T) {
 		for _, c := range compressions {
 			t.Run(name+c.ext, func(t *testing.T) {
 				data := readFile(t, filepath.Join(dir, name+c.ext))
-				info, err := Inspect(bytes.NewReader(data))
+				in := NewInspector()
+				if _, err := in.Write(data); err != nil {
+					t.Fatal(err)
+				}
+				info, err := in.Close()
 				if err != nil {
 					t.Fatal(err)
+				}
+				if n := in.Unchecked(); n != 0 {
+					t.Errorf("%d tables unchecked in a qemu-img image", n)
 				}
 				wantInfo := Info{Format: formatOf(name), Compression: c.comp, VirtualSize: want,
 					SourceSize: int64(len(data)), CDROM: formatOf(name) == ISO}

@@ -134,6 +134,20 @@ func (in *Inspector) Close() (Info, error) {
 	return Info{Format: f, Compression: in.comp, VirtualSize: size, SourceSize: in.n, CDROM: f == ISO}, nil
 }
 
+// Unchecked returns how many tables (qcow2 L1/L2/refcount tables, vmdk
+// grain directory/tables, vdi block map) could not be checked because they
+// lay before the point of the stream where their offset became known, or
+// beyond the memory bounds. Valid after Close; informational only.
+func (in *Inspector) Unchecked() int {
+	switch {
+	case in.eng != nil:
+		return in.eng.capture.missed
+	case in.pipe != nil && in.done:
+		return in.pipe.eng.capture.missed
+	}
+	return 0
+}
+
 // Abort releases the decoder goroutine and buffers; it is idempotent, and
 // Close need not follow.
 func (in *Inspector) Abort() {
