@@ -60,6 +60,9 @@ func detect(head []byte) (Format, parser, error) {
 			names = append(names, s.name)
 		}
 	}
+	if !contains(names, "vmdk descriptor") && descriptorText(head) {
+		names = append(names, "vmdk descriptor")
+	}
 	if len(names) > 1 {
 		return "", nil, fmt.Errorf("%w: the image matches %s at the same time: refusing, since readers could see different disks",
 			ErrAmbiguous, strings.Join(names, " and "))
@@ -118,6 +121,27 @@ func descriptorFileError(head []byte) error {
 	}
 	return fmt.Errorf("%w: this is a vmdk descriptor text file whose disk data lives in other files (%s): refusing",
 		ErrExtentFile, strings.Join(files, ", "))
+}
+
+// descriptorText reports whether head reads as a vmdk descriptor the way
+// qemu probes one: after comment and blank lines, the first line is
+// "version=1", "2" or "3". Such a file would make a reader open the files
+// its extent lines name, so it must not pass as raw.
+func descriptorText(head []byte) bool {
+	b := head[:min(len(head), 2048)]
+	for len(b) > 0 {
+		line, rest, _ := bytes.Cut(b, []byte("\n"))
+		trimmed := bytes.TrimRight(bytes.TrimLeft(line, " "), "\r")
+		switch {
+		case len(line) > 0 && line[0] == '#', len(trimmed) == 0:
+			b = rest
+			continue
+		}
+		v, ok := bytes.CutPrefix(line, []byte("version="))
+		v = bytes.TrimSuffix(v, []byte("\r"))
+		return ok && len(v) == 1 && v[0] >= '1' && v[0] <= '3'
+	}
+	return false
 }
 
 // descriptorExtents returns the quoted file names of extent lines such as

@@ -123,6 +123,8 @@ func TestRefusals(t *testing.T) {
 		{"unknown feature", patched(t, dir, "v3.qcow2", 79, func(b []byte) { b[0] |= 0x20 }), ErrUnknownFeatures, "bits 5"},
 		{"corrupt bit", patched(t, dir, "v3.qcow2", 79, func(b []byte) { b[0] |= 0x02 }), ErrCorrupt, "marked corrupt"},
 		{"vmdk descriptor file", readFile(t, filepath.Join(dir, "flat.vmdk")), ErrExtentFile, "flat-flat.vmdk"},
+		{"descriptor without comment", []byte("\n  \nversion=1\r\ncreateType=\"monolithicFlat\"\nRW 8 FLAT \"/etc/passwd\" 0\n"),
+			ErrExtentFile, `"/etc/passwd"`},
 		{"qcow2 in iso", hidden("v3.qcow2"), ErrAmbiguous, "qcow2 and iso"},
 		{"vmdk in iso", hidden("sparse.vmdk"), ErrAmbiguous, "vmdk and iso"},
 		{"vdi in iso", hidden("disk.vdi"), ErrAmbiguous, "vdi and iso"},
