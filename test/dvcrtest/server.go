@@ -42,6 +42,9 @@ type ServerOptions struct {
 	DVCR string
 	// Env is added to the process environment (e.g. KUBECONFIG=...).
 	Env []string
+	// Registry is extra top-level YAML of the registry part (e.g. an auth:
+	// section), unindented, ending with a newline.
+	Registry string
 	// Debug serves the debug endpoint (health, Prometheus metrics) on a
 	// free port, in DebugAddr.
 	Debug bool
@@ -110,9 +113,9 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:0
-%sdvcr:
+%s%sdvcr:
   adminSocket: %s
-%s`, s.DataDir, debug, s.AdminSock, opts.DVCR)
+%s`, s.DataDir, debug, opts.Registry, s.AdminSock, opts.DVCR)
 }
 
 func (s *Server) readStderr(r io.Reader, addr chan<- string) {
@@ -143,7 +146,8 @@ func (s *Server) waitReady(t testing.TB) {
 		resp, err := http.Get(s.URL() + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 401: up, behind auth.htpasswd.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return
 			}
 		}
