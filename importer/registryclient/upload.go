@@ -125,8 +125,7 @@ func (up *Upload) patch(ctx context.Context, data []byte) error {
 		if err == nil {
 			err = fmt.Errorf("registry acknowledged %d bytes, sent up to %d", up.offset, end)
 		}
-		var apiErr *APIError
-		if ctx.Err() != nil || attempt >= 3 || (errors.As(err, &apiErr) && apiErr.Status != http.StatusRequestedRangeNotSatisfiable) {
+		if ctx.Err() != nil || attempt >= maxChunkRetries || !recoverable(err) {
 			return fmt.Errorf("uploading to %s at byte %d: %w", up.repo, up.offset, err)
 		}
 		if serr := up.syncOffset(ctx, start, end); serr != nil {
@@ -137,6 +136,20 @@ func (up *Upload) patch(ctx context.Context, data []byte) error {
 		}
 		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
 	}
+}
+
+// maxChunkRetries bounds the resends of one chunk after a failure.
+const maxChunkRetries = 3
+
+// recoverable tells failures after which the registry may hold part of the
+// chunk (a dropped connection, a server error, a range it disagrees with)
+// from answers that will not change (auth, bad request, upload unknown).
+func recoverable(err error) bool {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		return true // transport error: the connection dropped
+	}
+	return apiErr.Status == http.StatusRequestedRangeNotSatisfiable || apiErr.Status >= 500
 }
 
 func (up *Upload) patchOnce(ctx context.Context, data []byte) error {
