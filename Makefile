@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 GOTEST_FLAGS ?= -count=1 -timeout 45m
 
-.PHONY: all build run test unit e2e testbin tools deps lint bench clean
+.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz clean
 
 all: build
 
@@ -35,9 +35,19 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags bench ./test/bench/
 
-## test: everything that must pass — unit, end-to-end, conformance, chart
+## test: everything that must pass — unit, end-to-end, conformance, chart,
+## the fuzz targets' seed corpora and a short fuzzing run of each
 test: deps build testbin tools lint
 	$(GO) test $(GOTEST_FLAGS) ./...
+	$(MAKE) fuzz FUZZTIME=10s
+
+## fuzz: fuzz the disk format detection, FUZZTIME per target (default 60s)
+FUZZTIME ?= 60s
+FUZZ_TARGETS := FuzzInspect FuzzHeaders
+fuzz:
+	@for f in $(FUZZ_TARGETS); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./importer/diskformat/ || exit 1; \
+	done
 
 unit:
 	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /test/)
