@@ -74,6 +74,9 @@ func (r *reporter) barEvent(e importer.Event) {
 	if e.Phase != r.phase || r.bar == nil {
 		r.finishBar()
 		r.phase = e.Phase
+		if !countsBytes(e.Phase) {
+			return // short steps before the summary: no bar
+		}
 		r.bar = progressbar.NewOptions64(e.Total,
 			progressbar.OptionSetWriter(r.streams.Err),
 			progressbar.OptionSetDescription(fmt.Sprintf("%-8s", e.Phase)),
@@ -86,6 +89,11 @@ func (r *reporter) barEvent(e importer.Event) {
 		)
 	}
 	_ = r.bar.Set64(e.Bytes)
+}
+
+// countsBytes tells the phases whose progress is a byte count.
+func countsBytes(phase string) bool {
+	return phase == importer.PhaseTransfer || phase == importer.PhaseDownload
 }
 
 func (r *reporter) finishBar() {
