@@ -136,9 +136,13 @@ func sourceOptions(opts Options, prog *progress) source.Options {
 
 // newClient connects to the target registry with push scope on repos.
 func newClient(ctx context.Context, opts Options, prog *progress, repos ...string) (*registryclient.Client, error) {
+	transport, err := source.NewTransport(opts.CABundle)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
 	copts := registryclient.Options{
 		Insecure:  opts.Insecure,
-		CABundle:  opts.CABundle,
+		Transport: transport,
 		ChunkSize: opts.ChunkSize,
 		OnWait: func(reason string, d time.Duration) {
 			prog.note(PhaseWaiting, fmt.Sprintf("%s: waiting %s", reason, d))

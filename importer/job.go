@@ -166,6 +166,11 @@ func (j *job) commit(ctx context.Context, info diskformat.Info, layer v1.Descrip
 	if err := j.client.PutManifest(ctx, j.repo, j.tag, m); err != nil {
 		return nil, err
 	}
+	return j.result(m, info, layer.Size+cfgDesc.Size), nil
+}
+
+// result describes the image tagged with manifest m.
+func (j *job) result(m *registryclient.Manifest, info diskformat.Info, stored int64) *Result {
 	return &Result{
 		Repository:    j.repo,
 		Tag:           j.tag,
@@ -173,9 +178,9 @@ func (j *job) commit(ctx context.Context, info diskformat.Info, layer v1.Descrip
 		Format:        string(info.Format),
 		Compression:   string(info.Compression),
 		CDROM:         info.CDROM,
-		StoredBytes:   layer.Size + cfgDesc.Size,
+		StoredBytes:   stored,
 		UnpackedBytes: info.VirtualSize,
 		SourceBytes:   info.SourceSize,
 		Seconds:       time.Since(j.start).Seconds(),
-	}, nil
+	}
 }

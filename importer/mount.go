@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
@@ -24,6 +23,9 @@ func importFromDVCR(ctx context.Context, from, repository string, opts Options) 
 	if srcTag == "" {
 		srcTag = "latest"
 	}
+	if len(opts.Checksums) > 0 {
+		return nil, fmt.Errorf("%w: --checksum does not apply to a dvcr:// source (its bytes are not read)", ErrBadChecksum)
+	}
 	prog := newProgress(opts.Progress)
 	j, err := newJob(ctx, repository, opts, prog, src.Path())
 	if err != nil {
@@ -38,24 +40,12 @@ func importFromDVCR(ctx context.Context, from, repository string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	if len(j.sums) > 0 {
-		return nil, fmt.Errorf("%w: --checksum does not apply to a dvcr:// source (its bytes are not read)", ErrBadChecksum)
-	}
 	prog.begin(PhaseCommit, -1)
 	if err := j.client.PutManifest(ctx, j.repo, j.tag, m); err != nil {
 		return nil, err
 	}
-	return &Result{
-		Repository:    j.repo,
-		Tag:           j.tag,
-		Digest:        m.Digest.String(),
-		Format:        string(labels.Format),
-		CDROM:         labels.Format == diskformat.ISO,
-		StoredBytes:   manifest.Config.Size + manifest.Layers[0].Size,
-		UnpackedBytes: labels.VirtualSize,
-		SourceBytes:   labels.SourceSize,
-		Seconds:       time.Since(j.start).Seconds(),
-	}, nil
+	info := diskformat.Info{Format: labels.Format, VirtualSize: labels.VirtualSize, SourceSize: labels.SourceSize, CDROM: labels.Format == diskformat.ISO}
+	return j.result(m, info, manifest.Config.Size+manifest.Layers[0].Size), nil
 }
 
 // readDiskManifest reads a manifest and checks it has the importers' shape.

@@ -10,8 +10,6 @@ package registryclient
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -31,8 +29,9 @@ type Options struct {
 	// Insecure speaks plain HTTP (loopback registries are tried with HTTP
 	// anyway, as go-containerregistry does).
 	Insecure bool
-	// CABundle holds extra PEM roots trusted for the registry.
-	CABundle []byte
+	// Transport carries the requests (TLS roots, proxies); default: a clone
+	// of http.DefaultTransport.
+	Transport http.RoundTripper
 	// Keychain resolves credentials; nil means anonymous.
 	Keychain authn.Keychain
 	// OnWait is told why and how long the client waits before retrying a
@@ -71,9 +70,9 @@ func New(ctx context.Context, registry string, repos []string, opts Options) (*C
 	if err != nil {
 		return nil, fmt.Errorf("registry %q: %w", registry, err)
 	}
-	base, err := baseTransport(opts.CABundle)
-	if err != nil {
-		return nil, err
+	base := opts.Transport
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
 	}
 	auth, err := resolveAuth(ctx, opts.Keychain, reg)
 	if err != nil {
@@ -112,22 +111,6 @@ func splitScheme(registry string) (host, scheme string) {
 		}
 	}
 	return registry, ""
-}
-
-func baseTransport(caBundle []byte) (http.RoundTripper, error) {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	if len(caBundle) == 0 {
-		return t, nil
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(caBundle) {
-		return nil, fmt.Errorf("CA bundle holds no PEM certificate")
-	}
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return t, nil
 }
 
 func resolveAuth(ctx context.Context, kc authn.Keychain, reg name.Registry) (authn.Authenticator, error) {

@@ -38,7 +38,7 @@ func newDocker(ref string, opts Options) (*dockerSource, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker://%s: %w", ref, err)
 	}
-	t, err := newTransport(opts.CABundle)
+	t, err := NewTransport(opts.CABundle)
 	if err != nil {
 		return nil, fmt.Errorf("docker://%s: %w", ref, err)
 	}

@@ -26,7 +26,7 @@ func newHTTP(spec string, opts Options) (*httpSource, error) {
 	if u.Host == "" {
 		return nil, fmt.Errorf("bad URL %s: no host", redactSpec(spec))
 	}
-	t, err := newTransport(opts.CABundle)
+	t, err := NewTransport(opts.CABundle)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", redactSpec(spec), err)
 	}

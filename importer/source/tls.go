@@ -7,10 +7,10 @@ import (
 	"net/http"
 )
 
-// newTransport returns an HTTP transport trusting the system roots plus the
+// NewTransport returns an HTTP transport trusting the system roots plus the
 // PEM certificates in caBundle. Without a bundle it is a plain clone of the
 // default transport, so proxies from the environment keep working.
-func newTransport(caBundle []byte) (*http.Transport, error) {
+func NewTransport(caBundle []byte) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	if len(caBundle) == 0 {
 		return t, nil
