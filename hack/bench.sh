@@ -40,7 +40,7 @@ set -e
 {
 	echo "# Benchmarks: DVCR vs upstream distribution v3.1.2"
 	echo
-	echo "Written by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $("$GO" version | cut -d' ' -f3-4). Whole run: $(( $(date +%s) - start ))s."
+	echo "Written by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $("$GO" version | cut -d' ' -f3-4). Whole run: $(( $(date +%s) - start ))s${BENCH_TESTS:+ (BENCH_TESTS=$BENCH_TESTS: only those rerun)}."
 	echo
 	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md docs/bench-import.md; do
 		echo

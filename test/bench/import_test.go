@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,9 +115,10 @@ type ibImportResult struct {
 
 // TestBenchImport: IMPORTBENCH_SIZE (bytes, or with a MiB/GiB suffix; a
 // multiple of 4 MiB) and IMPORTBENCH_RUNS (default 5) make a quick run, which
-// leaves docs/bench-import.md as it is; IMPORTBENCH_DATA=DIR keeps the
-// generated images there across runs; IMPORTBENCH_PERF=DIR records, after
-// the measured runs, one import of each image under `perf record -g`.
+// leaves docs/bench-import.md as it is; the generated images are kept in
+// tmp/bench-import/ (IMPORTBENCH_DATA=DIR: there) across runs;
+// IMPORTBENCH_PERF=DIR records, after the measured runs, one import of each
+// image under `perf record -g`.
 func TestBenchImport(t *testing.T) {
 	began := time.Now()
 	root := dvcrtest.RepoRoot(t)
@@ -145,9 +147,12 @@ func TestBenchImport(t *testing.T) {
 
 	dir := t.TempDir()
 	t.Logf("work directory %s", dir)
+	// xz -6 takes minutes over a GiB on 2 cores: the images are kept in
+	// the repository's tmp/ (ignored by git) for the next runs; the version
+	// in the name changes with ibWriteRaw.
 	data := os.Getenv("IMPORTBENCH_DATA")
 	if data == "" {
-		data = filepath.Join(dir, "data")
+		data = filepath.Join(root, "tmp", "bench-import", fmt.Sprintf("v1-%d", size))
 	}
 	start := time.Now()
 	img := ibMakeImages(t, data, size)
@@ -344,18 +349,21 @@ func ibEvaluate(results []*ibResult) ibReport {
 		}
 		return n / 2
 	}
-	// ratio ≥ want: met; lower by less than the run-to-run noise (half
-	// the larger relative range of the runs compared): within noise;
-	// otherwise missed.
-	ratioVerdict := func(ratio, want, noise float64) string {
+	// ratio of the medians ≥ want: met; lower by less than the run-to-run
+	// noise (half the larger relative range of the runs compared) and the
+	// fastest run reaches the target against the other median: within
+	// noise; otherwise missed. The second condition keeps a disturbed run
+	// (other work on a shared machine) from excusing a real shortfall.
+	ratioVerdict := func(ratio, best, want, noise float64) string {
 		switch {
 		case ratio >= want:
 			return ppVerdictMet
-		case ratio >= want*(1-noise):
+		case ratio >= want*(1-noise) && best >= want:
 			return ppVerdictNoise
 		}
 		return ppVerdictMissed
 	}
+	fastest := func(k string) float64 { return slices.Max(by[k].mbps()) }
 	var rep ibReport
 	rep.ceilingKey = "curl"
 	if med("push") < med("curl") {
@@ -367,15 +375,15 @@ func ibEvaluate(results []*ibResult) ibReport {
 	n := noise("raw", rep.ceilingKey)
 	rep.targets = append(rep.targets, ibTarget{
 		target: fmt.Sprintf("raw import ≥ %.1f × the slower ceiling (%s, %.0f MB/s)", ibRawTarget, rep.ceilingKey, rep.ceiling),
-		result: fmt.Sprintf("%.0f MB/s = %.2f × (noise ±%.0f%%)", raw, raw/rep.ceiling, 100*n),
-		status: ratioVerdict(raw/rep.ceiling, ibRawTarget, n),
+		result: fmt.Sprintf("%.0f MB/s = %.2f × (noise ±%.0f%%; fastest run %.2f ×)", raw, raw/rep.ceiling, 100*n, fastest("raw")/rep.ceiling),
+		status: ratioVerdict(raw/rep.ceiling, fastest("raw")/rep.ceiling, ibRawTarget, n),
 	})
 	xz := med("xz")
 	n = noise("xz", "raw")
 	rep.targets = append(rep.targets, ibTarget{
 		target: fmt.Sprintf("xz import, MB/s of stored bytes ≥ %.1f × the raw import's (%.0f MB/s)", ibXzTarget, raw),
-		result: fmt.Sprintf("%.0f MB/s = %.2f × (noise ±%.0f%%); %.0f MB/s of unpacked bytes", xz, xz/raw, 100*n, ppMedian(by["xz"].unpackedMbps())),
-		status: ratioVerdict(xz/raw, ibXzTarget, n),
+		result: fmt.Sprintf("%.0f MB/s = %.2f × (noise ±%.0f%%; fastest run %.2f ×); %.0f MB/s of unpacked bytes", xz, xz/raw, 100*n, fastest("xz")/raw, ppMedian(by["xz"].unpackedMbps())),
+		status: ratioVerdict(xz/raw, fastest("xz")/raw, ibXzTarget, n),
 	})
 	var rss int64
 	for _, k := range []string{"raw", "gz", "xz"} {
@@ -437,7 +445,7 @@ func importMarkdown(results []*ibResult, rep ibReport, img *ibImages, size int64
 	b.WriteString("\nRSS: the largest of the runs (the import and curl: `/usr/bin/time %M`; the registries: VmHWM at the end of the run). CPU: user+system seconds, median of the runs (the registries: /proc/PID/stat during the run). For a compressed image *bytes moved* is the compressed file (the layer stores it as it came), *MB/s unpacked* the raw image's size over the same time.\n")
 
 	b.WriteString("\n## Targets\n\n")
-	b.WriteString("Met when the ratio of the medians reaches the target; *within noise* when it is short by less than the larger run-to-run noise of the two systems compared; **missed** otherwise (the test fails).\n\n")
+	b.WriteString("Met when the ratio of the medians reaches the target; *within noise* when it is short by less than the larger run-to-run noise of the two systems compared and the fastest run reaches the target against the other median; **missed** otherwise (the test fails).\n\n")
 	b.WriteString("| Target | Result | Status |\n|---|---|---|\n")
 	for _, tg := range rep.targets {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", tg.target, tg.result, tg.status)
