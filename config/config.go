@@ -23,6 +23,8 @@ const (
 	DefaultGCGracePeriod    = time.Hour
 	DefaultRetryAfter       = 10 * time.Second
 	DefaultShutdownTimeout  = 30 * time.Second
+	DefaultConcurrency      = 4
+	DefaultUploadTimeout    = time.Hour
 	defaultConfigSourceName = "embedded defaults"
 )
 
@@ -46,6 +48,31 @@ type DVCR struct {
 	AdminSocket  string
 	Repositories Repositories
 	GC           GC
+	Provisioning Provisioning
+}
+
+// Provisioning configures the controller that fills ClusterVirtualImage and
+// VirtualImage resources from their data sources.
+type Provisioning struct {
+	Enabled bool
+	// Concurrency is how many imports run at once; the rest wait in Pending.
+	Concurrency int
+	// RegistryURL is the host[:port] written into status.target.registryURL;
+	// empty means RegistryHost.
+	RegistryURL string
+	Upload      Upload
+}
+
+// Upload configures the upload endpoint's URLs and expiry.
+type Upload struct {
+	// InClusterURL is the base URL of /upload inside the cluster; empty
+	// means http://<http.addr>/upload.
+	InClusterURL string
+	// ExternalURL is the base URL published through an Ingress; empty means
+	// there is none.
+	ExternalURL string
+	// Timeout is how long an image waits for its upload before it fails.
+	Timeout time.Duration
 }
 
 // Repositories configures the repository name policy.

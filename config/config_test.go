@@ -53,6 +53,19 @@ func defaultSection() config.DVCR {
 			DrainTimeout: config.DefaultGCDrainTimeout,
 			GracePeriod:  config.DefaultGCGracePeriod,
 		},
+		Provisioning: defaultProvisioning(),
+	}
+}
+
+// prov is a config whose dvcr.provisioning section holds line.
+func prov(line string) string {
+	return minimalRegistry + "dvcr:\n  provisioning:\n    " + line + "\n"
+}
+
+func defaultProvisioning() config.Provisioning {
+	return config.Provisioning{
+		Concurrency: config.DefaultConcurrency,
+		Upload:      config.Upload{Timeout: config.DefaultUploadTimeout},
 	}
 }
 
@@ -148,9 +161,27 @@ func TestParseValid(t *testing.T) {
 					DrainTimeout: 90 * time.Second,
 					GracePeriod:  2 * time.Hour,
 				},
+				Provisioning: defaultProvisioning(),
 			},
 			wantSecret:    "fixed-secret-from-configmap",
 			checkRegistry: true,
+		},
+		{
+			name: "provisioning section",
+			data: minimalRegistry + "dvcr:\n  provisioning:\n    enabled: true\n    concurrency: 8\n    registryURL: dvcr.example:5000\n" +
+				"    upload:\n      inClusterURL: http://dvcr.d8-virtualization.svc/upload/\n      externalURL: https://virt.example.com/upload\n      timeout: 30m\n",
+			wantDVCR: func() config.DVCR {
+				d := defaultSection()
+				d.Provisioning = config.Provisioning{
+					Enabled: true, Concurrency: 8, RegistryURL: "dvcr.example:5000",
+					Upload: config.Upload{
+						InClusterURL: "http://dvcr.d8-virtualization.svc/upload",
+						ExternalURL:  "https://virt.example.com/upload",
+						Timeout:      30 * time.Minute,
+					},
+				}
+				return d
+			}(),
 		},
 		{
 			name:     "empty dvcr section keeps defaults",
@@ -267,6 +298,12 @@ func TestParseInvalid(t *testing.T) {
 		{"allowUnmanaged quoted yes", minimalRegistry + "dvcr:\n  repositories:\n    allowUnmanaged: \"yes\"\n", "dvcr.repositories.allowUnmanaged", "yes"},
 		{"registryHost not a string", minimalRegistry + "dvcr:\n  registryHost: [a, b]\n", "dvcr.registryHost", ""},
 		{"unknown key", gc(`shedule: "0 3 * * *"`), "dvcr.gc.shedule", "unknown key"},
+		{"concurrency zero", prov("concurrency: 0"), "dvcr.provisioning.concurrency", "1 to 256"},
+		{"concurrency fraction", prov("concurrency: 1.5"), "dvcr.provisioning.concurrency", "1 to 256"},
+		{"concurrency not a number", prov("concurrency: many"), "dvcr.provisioning.concurrency", "many"},
+		{"enabled not a bool", prov(`enabled: "on"`), "dvcr.provisioning.enabled", "on"},
+		{"upload URL without scheme", prov("upload:\n      externalURL: virt.example.com/upload"), "dvcr.provisioning.upload.externalURL", "absolute"},
+		{"upload timeout zero", prov("upload:\n      timeout: 0s"), "dvcr.provisioning.upload.timeout", "greater than zero"},
 		{"unknown top-level key", minimalRegistry + "dvcr:\n  registry: x\n", "dvcr.registry", "unknown key"},
 		{"value where a map is expected", minimalRegistry + "dvcr:\n  gc: daily\n", "dvcr.gc", "unknown key"},
 		{"dvcr section not a map", minimalRegistry + "dvcr: true\n", "dvcr", ""},

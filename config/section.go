@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -15,16 +16,9 @@ type field func(key string, value any, out *DVCR) error
 
 // sectionFields maps each known key path of the dvcr: section to its decoder.
 var sectionFields = map[string]field{
-	"dvcr.registryHost": stringField(func(d *DVCR, s string) { d.RegistryHost = s }),
-	"dvcr.adminSocket":  stringField(func(d *DVCR, s string) { d.AdminSocket = s }),
-	"dvcr.repositories.allowUnmanaged": func(key string, v any, d *DVCR) error {
-		b, ok := v.(bool)
-		if !ok {
-			return keyError(key, v, "want true or false")
-		}
-		d.Repositories.AllowUnmanaged = b
-		return nil
-	},
+	"dvcr.registryHost":                stringField(func(d *DVCR, s string) { d.RegistryHost = s }),
+	"dvcr.adminSocket":                 stringField(func(d *DVCR, s string) { d.AdminSocket = s }),
+	"dvcr.repositories.allowUnmanaged": boolField(func(d *DVCR, b bool) { d.Repositories.AllowUnmanaged = b }),
 	"dvcr.gc.schedule": func(key string, v any, d *DVCR) error {
 		s, ok := v.(string)
 		if !ok {
@@ -39,6 +33,20 @@ var sectionFields = map[string]field{
 	"dvcr.gc.timeout":      durationField(func(d *DVCR) *time.Duration { return &d.GC.Timeout }, false),
 	"dvcr.gc.drainTimeout": durationField(func(d *DVCR) *time.Duration { return &d.GC.DrainTimeout }, true),
 	"dvcr.gc.gracePeriod":  durationField(func(d *DVCR) *time.Duration { return &d.GC.GracePeriod }, true),
+
+	"dvcr.provisioning.enabled": boolField(func(d *DVCR, b bool) { d.Provisioning.Enabled = b }),
+	"dvcr.provisioning.concurrency": func(key string, v any, d *DVCR) error {
+		n, ok := v.(float64) // YAML numbers arrive as float64 through JSON
+		if !ok || n != float64(int(n)) || n < 1 || n > 256 {
+			return keyError(key, v, "want a whole number from 1 to 256")
+		}
+		d.Provisioning.Concurrency = int(n)
+		return nil
+	},
+	"dvcr.provisioning.registryURL":         stringField(func(d *DVCR, s string) { d.Provisioning.RegistryURL = s }),
+	"dvcr.provisioning.upload.inClusterURL": urlField(func(d *DVCR, s string) { d.Provisioning.Upload.InClusterURL = s }),
+	"dvcr.provisioning.upload.externalURL":  urlField(func(d *DVCR, s string) { d.Provisioning.Upload.ExternalURL = s }),
+	"dvcr.provisioning.upload.timeout":      durationField(func(d *DVCR) *time.Duration { return &d.Provisioning.Upload.Timeout }, false),
 }
 
 // ValidateSchedule accepts an empty schedule (disabled) or a standard 5-field
@@ -59,6 +67,10 @@ func parseDVCRSection(data []byte) (DVCR, error) {
 			Timeout:      DefaultGCTimeout,
 			DrainTimeout: DefaultGCDrainTimeout,
 			GracePeriod:  DefaultGCGracePeriod,
+		},
+		Provisioning: Provisioning{
+			Concurrency: DefaultConcurrency,
+			Upload:      Upload{Timeout: DefaultUploadTimeout},
 		},
 	}
 	var doc struct {
@@ -128,6 +140,35 @@ func stringField(set func(*DVCR, string)) field {
 	}
 }
 
+func boolField(set func(*DVCR, bool)) field {
+	return func(key string, v any, d *DVCR) error {
+		b, ok := v.(bool)
+		if !ok {
+			return keyError(key, v, "want true or false")
+		}
+		set(d, b)
+		return nil
+	}
+}
+
+// urlField accepts an empty string or an absolute http(s) URL.
+func urlField(set func(*DVCR, string)) field {
+	return func(key string, v any, d *DVCR) error {
+		s, ok := v.(string)
+		if !ok {
+			return keyError(key, v, "want a URL string")
+		}
+		if s != "" {
+			u, err := url.Parse(s)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return keyError(key, s, "want an absolute http:// or https:// URL")
+			}
+		}
+		set(d, strings.TrimSuffix(s, "/"))
+		return nil
+	}
+}
+
 // durationField decodes a Go duration string ("90s", "10m"). Zero is allowed
 // only where it means "none".
 func durationField(target func(*DVCR) *time.Duration, zeroAllowed bool) field {
@@ -153,6 +194,7 @@ func durationField(target func(*DVCR) *time.Duration, zeroAllowed bool) field {
 
 // String renders the section for logs.
 func (d DVCR) String() string {
-	return fmt.Sprintf("registryHost=%s adminSocket=%s allowUnmanaged=%t gc.schedule=%q gc.timeout=%s gc.drainTimeout=%s gc.gracePeriod=%s",
-		d.RegistryHost, d.AdminSocket, d.Repositories.AllowUnmanaged, d.GC.Schedule, d.GC.Timeout, d.GC.DrainTimeout, d.GC.GracePeriod)
+	return fmt.Sprintf("registryHost=%s adminSocket=%s allowUnmanaged=%t gc.schedule=%q gc.timeout=%s gc.drainTimeout=%s gc.gracePeriod=%s provisioning.enabled=%t provisioning.concurrency=%d",
+		d.RegistryHost, d.AdminSocket, d.Repositories.AllowUnmanaged, d.GC.Schedule, d.GC.Timeout, d.GC.DrainTimeout, d.GC.GracePeriod,
+		d.Provisioning.Enabled, d.Provisioning.Concurrency)
 }
