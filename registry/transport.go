@@ -1,0 +1,87 @@
+package registry
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+)
+
+// Transport returns an http.RoundTripper that serves requests with the
+// registry's own handler, in process: DVCR's provisioning controller pushes
+// through it, so the write gate, the repository policy and the caches are
+// those of the listener, without a network hop, TLS or an address to reach.
+// Requests for any host go to this registry.
+func (s *Server) Transport() http.RoundTripper { return handlerTransport{h: s.Handler()} }
+
+type handlerTransport struct{ h http.Handler }
+
+// RoundTrip runs the handler in a goroutine and returns as soon as it has
+// written its header; the body streams through a pipe, so a response is
+// never held in memory whole.
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = serverSide(req)
+	pr, pw := io.Pipe()
+	w := &pipeResponse{header: http.Header{}, req: req, body: pw, ready: make(chan struct{})}
+	w.resp = &http.Response{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Body: pr, ContentLength: -1, Request: req}
+	go func() {
+		defer func() {
+			w.WriteHeader(http.StatusOK) // a handler that wrote nothing
+			_ = pw.Close()
+		}()
+		t.h.ServeHTTP(w, req)
+	}()
+	select {
+	case <-w.ready:
+		return w.resp, nil
+	case <-req.Context().Done():
+		_ = pr.CloseWithError(req.Context().Err())
+		return nil, req.Context().Err()
+	}
+}
+
+// serverSide copies req with what a server fills in and handlers rely on.
+func serverSide(req *http.Request) *http.Request {
+	r := req.WithContext(req.Context())
+	if r.Body == nil {
+		r.Body = http.NoBody
+	}
+	r.RequestURI = r.URL.RequestURI()
+	r.RemoteAddr = "127.0.0.1:0" // in process
+	return r
+}
+
+// pipeResponse is the http.ResponseWriter of an in-process request.
+type pipeResponse struct {
+	header http.Header
+	req    *http.Request
+	body   *io.PipeWriter
+	once   sync.Once
+	ready  chan struct{}
+	resp   *http.Response
+}
+
+func (w *pipeResponse) Header() http.Header { return w.header }
+
+func (w *pipeResponse) WriteHeader(status int) {
+	w.once.Do(func() {
+		w.resp.StatusCode = status
+		w.resp.Status = strconv.Itoa(status) + " " + http.StatusText(status)
+		w.resp.Header = w.header.Clone()
+		if n, err := strconv.ParseInt(w.header.Get("Content-Length"), 10, 64); err == nil {
+			w.resp.ContentLength = n
+		}
+		if w.req.Method == http.MethodHead {
+			w.resp.Body = http.NoBody
+		}
+		close(w.ready)
+	})
+}
+
+func (w *pipeResponse) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	if w.req.Method == http.MethodHead {
+		return len(b), nil
+	}
+	return w.body.Write(b)
+}
