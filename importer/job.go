@@ -107,8 +107,7 @@ func (j *job) pushLayer(ctx context.Context, name string, body io.Reader, size i
 		watch = j.observers(insp)
 	}
 	src := &exactReader{r: io.TeeReader(body, watch), size: size}
-	digester := digest.Canonical.Digester()
-	layer := io.TeeReader(io.MultiReader(bytes.NewReader(header), src, bytes.NewReader(tarTrailer(size))), digester.Hash())
+	layer := io.MultiReader(bytes.NewReader(header), src, bytes.NewReader(tarTrailer(size)))
 	up, err := j.client.StartUpload(ctx, j.repo)
 	if err != nil {
 		insp.Abort()
@@ -119,7 +118,7 @@ func (j *job) pushLayer(ctx context.Context, name string, body io.Reader, size i
 		up.Cancel()
 		return v1.Descriptor{}, diskformat.Info{}, err
 	}
-	desc := v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: digester.Digest(), Size: layerSize(header, size)}
+	desc := v1.Descriptor{MediaType: v1.MediaTypeImageLayer, Digest: up.Digest(), Size: layerSize(header, size)}
 	if err := up.Commit(ctx, desc.Digest); err != nil {
 		up.Cancel()
 		return v1.Descriptor{}, diskformat.Info{}, err

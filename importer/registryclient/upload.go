@@ -24,6 +24,7 @@ type Upload struct {
 	repo     string
 	location string
 	offset   int64
+	digester digest.Digester // of every byte Copy sent
 }
 
 // StartUpload opens an upload session in repo.
@@ -43,11 +44,18 @@ func (c *Client) StartUpload(ctx context.Context, repo string) (*Upload, error) 
 	if loc == "" {
 		return nil, fmt.Errorf("starting an upload to %s: the registry sent no Location", repo)
 	}
-	return &Upload{c: c, repo: repo, location: loc}, nil
+	return &Upload{c: c, repo: repo, location: loc, digester: digest.Canonical.Digester()}, nil
 }
 
 // Offset is the number of bytes the registry has acknowledged.
 func (up *Upload) Offset() int64 { return up.offset }
+
+// Digest is the sha256 of the bytes Copy has sent, for Commit.
+func (up *Upload) Digest() digest.Digest { return up.digester.Digest() }
+
+// chunkBuffers is how many chunks are in memory: one being sent (and
+// hashed, at the same time), one being read from the source.
+const chunkBuffers = 2
 
 // chunk is a filled buffer, or the error that ended the reading.
 type chunk struct {
@@ -56,24 +64,22 @@ type chunk struct {
 	err error
 }
 
-// Copy reads r to its end and sends it. Reading runs in its own goroutine,
-// one chunk ahead of the sending, so the source and the registry transfer
-// at the same time; at most three chunks are in memory.
+// Copy reads r to its end and sends it. Three things overlap: reading the
+// next chunk from the source (its own goroutine), sending the current one
+// and hashing it (the digest the registry checks at Commit).
 func (up *Upload) Copy(ctx context.Context, r io.Reader) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	free := make(chan []byte, 3)
-	for range 3 {
+	free := make(chan []byte, chunkBuffers)
+	for range chunkBuffers {
 		free <- make([]byte, up.c.opts.ChunkSize)
 	}
-	filled := make(chan chunk, 2)
+	filled := make(chan chunk, chunkBuffers)
 	go readChunks(ctx, r, free, filled)
 	start := up.offset
 	for ch := range filled {
-		if ch.n > 0 {
-			if err := up.patch(ctx, ch.buf[:ch.n]); err != nil {
-				return up.offset - start, err
-			}
+		if err := up.sendAndHash(ctx, ch.buf[:ch.n]); err != nil {
+			return up.offset - start, err
 		}
 		if ch.err != nil {
 			if errors.Is(ch.err, io.EOF) {
@@ -84,6 +90,21 @@ func (up *Upload) Copy(ctx context.Context, r io.Reader) (int64, error) {
 		free <- ch.buf
 	}
 	return up.offset - start, ctx.Err()
+}
+
+// sendAndHash PATCHes data while the digest takes it in.
+func (up *Upload) sendAndHash(ctx context.Context, data []byte) error {
+	if len(data) == 0 {
+		return nil
+	}
+	hashed := make(chan struct{})
+	go func() {
+		_, _ = up.digester.Hash().Write(data)
+		close(hashed)
+	}()
+	err := up.patch(ctx, data)
+	<-hashed
+	return err
 }
 
 // readChunks fills buffers from r until EOF or an error, which travels in
