@@ -7,7 +7,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/dvcr/dvcr/config"
 )
@@ -27,6 +31,11 @@ type rendered struct {
 	PVC            *corev1.PersistentVolumeClaim
 	Secret         *corev1.Secret
 	ServiceMonitor map[string]any
+	Role           *rbacv1.Role
+	RoleBinding    *rbacv1.RoleBinding
+	Ingress        *networkingv1.Ingress
+	// CRDs by name.
+	CRDs map[string]*apiextensionsv1.CustomResourceDefinition
 
 	// Config is config.yml of the ConfigMap as `dvcr serve` loads it.
 	Config *config.Config
@@ -37,8 +46,9 @@ var (
 	namespaced = map[string]bool{
 		"Deployment": true, "ConfigMap": true, "Service": true, "ServiceAccount": true,
 		"PersistentVolumeClaim": true, "Secret": true, "ServiceMonitor": true,
+		"Role": true, "RoleBinding": true, "Ingress": true,
 	}
-	clusterScoped = map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true}
+	clusterScoped = map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true}
 )
 
 // render runs `helm template` with args and decodes the result. Every object
@@ -79,6 +89,26 @@ func render(t testing.TB, args ...string) *rendered {
 	}
 	if has(r.Objects, "ServiceMonitor") {
 		r.ServiceMonitor = find(t, r.Objects, "ServiceMonitor").Generic
+	}
+	if has(r.Objects, "Role") {
+		r.Role = decode[rbacv1.Role](t, r.Objects, "Role")
+	}
+	if has(r.Objects, "RoleBinding") {
+		r.RoleBinding = decode[rbacv1.RoleBinding](t, r.Objects, "RoleBinding")
+	}
+	if has(r.Objects, "Ingress") {
+		r.Ingress = decode[networkingv1.Ingress](t, r.Objects, "Ingress")
+	}
+	r.CRDs = map[string]*apiextensionsv1.CustomResourceDefinition{}
+	for _, o := range r.Objects {
+		if o.Kind != "CustomResourceDefinition" {
+			continue
+		}
+		crd := new(apiextensionsv1.CustomResourceDefinition)
+		if err := yaml.UnmarshalStrict(o.Raw, crd); err != nil {
+			t.Fatalf("CustomResourceDefinition %s does not decode strictly: %v", o.Name, err)
+		}
+		r.CRDs[o.Name] = crd
 	}
 	data, ok := r.ConfigMap.Data["config.yml"]
 	if !ok {

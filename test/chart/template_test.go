@@ -15,6 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/dvcr/dvcr/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -131,13 +133,17 @@ func TestDefaults(t *testing.T) {
 		var kinds []string
 		for _, o := range r.Objects {
 			kinds = append(kinds, o.Kind)
+			if o.Kind == "CustomResourceDefinition" {
+				continue
+			}
 			if o.Name != "dvcr" && o.Name != namespace+":dvcr" {
 				t.Errorf("%s is named %q, want dvcr", o.Kind, o.Name)
 			}
 		}
 		slices.Sort(kinds)
-		want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment",
-			"PersistentVolumeClaim", "Service", "ServiceAccount"}
+		want := []string{"ClusterRole", "ClusterRoleBinding", "ConfigMap",
+			"CustomResourceDefinition", "CustomResourceDefinition", "CustomResourceDefinition",
+			"Deployment", "PersistentVolumeClaim", "Role", "RoleBinding", "Service", "ServiceAccount"}
 		if !slices.Equal(kinds, want) {
 			t.Errorf("kinds = %v, want %v", kinds, want)
 		}
@@ -169,9 +175,7 @@ func TestDefaults(t *testing.T) {
 			!slices.Equal(c.Args, []string{"serve", "--config", "/etc/docker/registry/config.yml"}) {
 			t.Errorf("command = %q %q, want dvcr serve --config /etc/docker/registry/config.yml", c.Command, c.Args)
 		}
-		if len(c.Env) != 0 {
-			t.Errorf("env = %v, want none", c.Env)
-		}
+		checkEnv(t, r)
 		if c.Image != "ghcr.io/dvcr/dvcr:0.1.0" || c.ImagePullPolicy != corev1.PullIfNotPresent {
 			t.Errorf("image = %s (%s)", c.Image, c.ImagePullPolicy)
 		}
@@ -266,7 +270,25 @@ func TestDefaults(t *testing.T) {
 	})
 
 	t.Run("rbac", func(t *testing.T) {
-		checkRBAC(t, r)
+		checkRBAC(t, r, true)
+	})
+
+	t.Run("provisioning", func(t *testing.T) {
+		checkProvisioning(t, r, config.Provisioning{
+			Enabled:     true,
+			Concurrency: 4,
+			Upload: config.Upload{
+				InClusterURL: "http://dvcr." + namespace + ".svc/upload",
+				Timeout:      time.Hour,
+			},
+		})
+		if r.Ingress != nil {
+			t.Errorf("Ingress rendered by default")
+		}
+	})
+
+	t.Run("crds", func(t *testing.T) {
+		checkCRDs(t, r)
 	})
 }
 
@@ -324,7 +346,13 @@ func TestNonDefault(t *testing.T) {
 	})
 
 	t.Run("rbac", func(t *testing.T) {
-		checkRBAC(t, r)
+		checkRBAC(t, r, true)
+	})
+
+	t.Run("in-cluster upload url with tls", func(t *testing.T) {
+		if got, want := r.Config.DVCR.Provisioning.Upload.InClusterURL, "https://dvcr."+namespace+".svc/upload"; got != want {
+			t.Errorf("upload.inClusterURL = %q, want %q", got, want)
+		}
 	})
 }
 
@@ -433,17 +461,21 @@ func TestValues(t *testing.T) {
 			args: []string{"--set", "fullnameOverride=images"},
 			check: func(t *testing.T, r *rendered) {
 				for _, o := range r.Objects {
-					if o.Name != "images" && o.Name != namespace+":images" {
+					if o.Kind != "CustomResourceDefinition" && o.Name != "images" && o.Name != namespace+":images" {
 						t.Errorf("%s is named %q", o.Kind, o.Name)
 					}
 				}
 				if got := r.Config.DVCR.RegistryHost; got != "images."+namespace+".svc" {
 					t.Errorf("registryHost = %q", got)
 				}
-				checkRBAC(t, r)
+				if got := r.Config.DVCR.Provisioning.Upload.InClusterURL; got != "http://images."+namespace+".svc/upload" {
+					t.Errorf("upload.inClusterURL = %q", got)
+				}
+				checkRBAC(t, r, true)
 			},
 		},
 	}
+	tests = append(tests, provisioningValueTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := render(t, tt.args...)
@@ -531,6 +563,25 @@ func TestSchemaAndChecks(t *testing.T) {
 			[]string{"dvcr.auth.password"}},
 		{"tls without secret", []string{"--set", "dvcr.tls.enabled=true"},
 			[]string{"dvcr.tls.secretName"}},
+		{"ingress without host", []string{"--set", "dvcr.provisioning.upload.ingress.enabled=true"},
+			[]string{"dvcr.provisioning.upload.ingress.host"}},
+		{"ingress without provisioning", []string{"--set", "dvcr.provisioning.upload.ingress.enabled=true",
+			"--set", "dvcr.provisioning.upload.ingress.host=upload.example.com", "--set", "dvcr.provisioning.enabled=false"},
+			[]string{"dvcr.provisioning.upload.ingress.enabled", "dvcr.provisioning.enabled=true"}},
+		{"concurrency zero", []string{"--set", "dvcr.provisioning.concurrency=0"},
+			[]string{"/dvcr/provisioning/concurrency"}},
+		{"concurrency as a string", []string{"--set-string", "dvcr.provisioning.concurrency=4"},
+			[]string{"/dvcr/provisioning/concurrency", "want integer"}},
+		{"external url without scheme", []string{"--set", "dvcr.provisioning.upload.externalURL=upload.example.com/upload"},
+			[]string{"/dvcr/provisioning/upload/externalURL"}},
+		{"upload timeout not a duration", []string{"--set", "dvcr.provisioning.upload.timeout=an hour"},
+			[]string{"/dvcr/provisioning/upload/timeout"}},
+		{"registry url with a path", []string{"--set", "dvcr.provisioning.registryURL=dvcr.example.com/x"},
+			[]string{"/dvcr/provisioning/registryURL"}},
+		{"crds.install as a string", []string{"--set-string", "crds.install=false"},
+			[]string{"/crds/install", "want boolean"}},
+		{"misspelt ingress key", []string{"--set", "dvcr.provisioning.upload.ingress.hostname=x"},
+			[]string{"hostname"}},
 		{"service monitor without metrics", []string{"--set", "monitoring.serviceMonitor.enabled=true", "--set", "dvcr.metrics.enabled=false"},
 			[]string{"monitoring.serviceMonitor.enabled", "dvcr.metrics.enabled"}},
 	}
@@ -767,15 +818,19 @@ func checkServiceMonitor(t *testing.T, r *rendered) {
 	}
 }
 
-// checkRBAC checks that the GC may get and list the three resources and
-// nothing else, and that the binding gives that to the pod's account.
-func checkRBAC(t *testing.T, r *rendered) {
+// checkRBAC checks that the GC may get and list the three resources, the
+// provisioning controller (when enabled) exactly what it needs, nothing
+// else, and that the bindings give that to the pod's account.
+func checkRBAC(t *testing.T, r *rendered, provisioning bool) {
 	t.Helper()
 	want := []rbacRule{{
 		APIGroups: []string{"virtualization.deckhouse.io"},
 		Resources: []string{"clustervirtualimages", "virtualdisks", "virtualimages"},
 		Verbs:     []string{"get", "list"},
 	}}
+	if provisioning {
+		want = append(want, provisioningRules...)
+	}
 	var got []rbacRule
 	for _, rule := range r.ClusterRole.Rules {
 		got = append(got, rbacRule{
@@ -800,6 +855,7 @@ func checkRBAC(t *testing.T, r *rendered) {
 		b.Subjects[0].Name != r.Deployment.Spec.Template.Spec.ServiceAccountName || b.Subjects[0].Namespace != namespace {
 		t.Errorf("subjects = %+v, want the pod's ServiceAccount in %s", b.Subjects, namespace)
 	}
+	checkLeaseRole(t, r, provisioning)
 }
 
 type rbacRule struct {

@@ -38,10 +38,27 @@ type Cluster struct {
 	stopErr  error
 }
 
+// CRDDir is the directory of the virtualization CRDs relative to the
+// repository root: the chart's own, the single source of truth.
+const CRDDir = "charts/dvcr/files/crds"
+
 // Start starts kube-apiserver and etcd from <repo>/bin/k8s, installs the CRDs
-// of <repo>/test/crds and stops everything when the test ends. Missing
-// binaries fail the test with a hint to run `make testbin`.
+// of <repo>/charts/dvcr/files/crds (the ones the chart ships) and stops
+// everything when the test ends. Missing binaries fail the test with a hint
+// to run `make testbin`.
 func Start(t testing.TB) *Cluster {
+	t.Helper()
+	return start(t, true)
+}
+
+// StartWithoutCRDs is Start without the virtualization CRDs, for a test that
+// installs them itself (the chart's crds.install).
+func StartWithoutCRDs(t testing.TB) *Cluster {
+	t.Helper()
+	return start(t, false)
+}
+
+func start(t testing.TB, crds bool) *Cluster {
 	t.Helper()
 	root, err := dvcrtest.FindRepoRoot()
 	if err != nil {
@@ -53,7 +70,11 @@ func Start(t testing.TB) *Cluster {
 	}
 	quietOnce.Do(quietControllerRuntime)
 	c := &Cluster{output: newTailBuffer(64 << 10)}
-	c.env = c.environment(bin, filepath.Join(root, "test", "crds"))
+	crdDir := ""
+	if crds {
+		crdDir = filepath.Join(root, filepath.FromSlash(CRDDir))
+	}
+	c.env = c.environment(bin, crdDir)
 
 	began := time.Now()
 	cfg, err := c.env.Start()
@@ -67,6 +88,10 @@ func Start(t testing.TB) *Cluster {
 	c.Config = cfg
 	c.Dynamic = dynamic.NewForConfigOrDie(cfg)
 	c.Clientset = kubernetes.NewForConfigOrDie(cfg)
+	if !crds {
+		t.Logf("envtest: control plane started in %s (no CRDs)", time.Since(began).Round(time.Millisecond))
+		return c
+	}
 	if err := c.warmUp(); err != nil {
 		t.Fatalf("envtest: first requests to the custom resources: %v", err)
 	}
@@ -85,18 +110,22 @@ var quietOnce sync.Once
 func quietControllerRuntime() { ctrllog.SetLogger(logr.Discard()) }
 
 // environment configures envtest to use the locally built binaries only and
-// to keep the control plane's output for failure reports.
+// to keep the control plane's output for failure reports. crds is the
+// directory of the CRDs to install, "" for none.
 func (c *Cluster) environment(bin, crds string) *envtest.Environment {
 	etcd := &envtest.Etcd{Out: c.output, Err: c.output}
 	api := &envtest.APIServer{Out: c.output, Err: c.output}
-	return &envtest.Environment{
+	env := &envtest.Environment{
 		BinaryAssetsDirectory:    bin,
-		CRDDirectoryPaths:        []string{crds},
-		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: startTimeout,
 		ControlPlaneStopTimeout:  30 * time.Second,
 		ControlPlane:             envtest.ControlPlane{Etcd: etcd, APIServer: api},
 	}
+	if crds != "" {
+		env.CRDDirectoryPaths = []string{crds}
+		env.ErrorIfCRDPathMissing = true
+	}
+	return env
 }
 
 // Stop stops kube-apiserver and etcd, for a test that needs the API to become

@@ -1,7 +1,7 @@
 // Package envtest runs a real Kubernetes control plane (kube-apiserver and
 // etcd, started by controller-runtime's envtest) for tests of DVCR's
-// Kubernetes integration. The virtualization CRDs from test/crds are
-// installed, so tests can create ClusterVirtualImages, VirtualImages and
+// Kubernetes integration. The virtualization CRDs the chart ships
+// (charts/dvcr/files/crds) are installed, so tests can create ClusterVirtualImages, VirtualImages and
 // VirtualDisks, give users exactly the rights under test, hand a kubeconfig
 // to a CLI subprocess, and stop the API server mid-test to simulate an
 // unreachable cluster.

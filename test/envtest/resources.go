@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/dynamic"
 )
 
-// Group and Version of the virtualization custom resources in test/crds.
+// Group and Version of the virtualization custom resources (CRDDir).
 const (
 	Group   = "virtualization.deckhouse.io"
 	Version = "v1alpha2"
@@ -47,13 +47,20 @@ func (c *Cluster) CreateNamespace(t testing.TB, ns string) {
 	}
 }
 
-// CreateCVI creates a ClusterVirtualImage with an empty spec.
+// UploadSpec is the spec Create gives images: the smallest one the CRDs
+// accept (an Upload source has no settings), and one a provisioning
+// controller would only wait on.
+func UploadSpec() map[string]any {
+	return map[string]any{"dataSource": map[string]any{"type": "Upload"}}
+}
+
+// CreateCVI creates a ClusterVirtualImage with UploadSpec.
 func (c *Cluster) CreateCVI(t testing.TB, name string) *unstructured.Unstructured {
 	t.Helper()
 	return c.Create(t, CVIResource, "", name, "")
 }
 
-// CreateVI creates a VirtualImage with an empty spec in namespace ns.
+// CreateVI creates a VirtualImage with UploadSpec in namespace ns.
 func (c *Cluster) CreateVI(t testing.TB, ns, name string) *unstructured.Unstructured {
 	t.Helper()
 	return c.Create(t, VIResource, ns, name, "")
@@ -67,16 +74,21 @@ func (c *Cluster) CreateVD(t testing.TB, ns, name, phase string) *unstructured.U
 }
 
 // Create creates a virtualization resource (ns is "" for the cluster-scoped
-// ClusterVirtualImage) and, unless phase is empty, sets status.phase.
+// ClusterVirtualImage) and, unless phase is empty, sets status.phase. Images
+// get UploadSpec, disks an empty spec.
 func (c *Cluster) Create(t testing.TB, gvr schema.GroupVersionResource, ns, name, phase string) *unstructured.Unstructured {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
+	spec := map[string]any{}
+	if gvr != VDResource {
+		spec = UploadSpec()
+	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": Group + "/" + Version,
 		"kind":       kinds[gvr],
 		"metadata":   map[string]any{"name": name},
-		"spec":       map[string]any{},
+		"spec":       spec,
 	}}
 	created, err := c.resource(gvr, ns).Create(ctx, obj, metav1.CreateOptions{})
 	if err != nil {
@@ -128,7 +140,7 @@ func (c *Cluster) DeleteVD(t testing.TB, ns, name string) {
 	c.Delete(t, VDResource, ns, name)
 }
 
-// Delete deletes a virtualization resource. The test CRDs have no finalizers
+// Delete deletes a virtualization resource. The CRDs have no finalizers
 // and no controller runs, so the object is gone when Delete returns.
 func (c *Cluster) Delete(t testing.TB, gvr schema.GroupVersionResource, ns, name string) {
 	t.Helper()
@@ -165,6 +177,7 @@ func (c *Cluster) warmUp() error {
 		"apiVersion": Group + "/" + Version,
 		"kind":       kinds[CVIResource],
 		"metadata":   map[string]any{"name": "envtest-warm-up"},
+		"spec":       UploadSpec(),
 	}}
 	dryRun := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	_, err := c.Dynamic.Resource(CVIResource).Create(ctx, obj, dryRun)

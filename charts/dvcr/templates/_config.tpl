@@ -56,4 +56,13 @@ dvcr:
     timeout: {{ .Values.dvcr.gc.timeout | quote }}
     drainTimeout: {{ .Values.dvcr.gc.drainTimeout | quote }}
     gracePeriod: {{ .Values.dvcr.gc.gracePeriod | quote }}
+  {{- $prov := .Values.dvcr.provisioning }}
+  provisioning:
+    enabled: {{ $prov.enabled }}
+    concurrency: {{ $prov.concurrency }}
+    registryURL: {{ $prov.registryURL | quote }}
+    upload:
+      inClusterURL: {{ include "dvcr.uploadInClusterURL" . | quote }}
+      externalURL: {{ include "dvcr.uploadExternalURL" . | quote }}
+      timeout: {{ $prov.upload.timeout | quote }}
 {{- end -}}

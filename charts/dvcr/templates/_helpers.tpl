@@ -39,6 +39,25 @@ different namespaces do not collide.
 {{- end -}}
 
 {{/*
+Base URLs of the upload endpoint written into the config: inside the cluster
+the Service (port 80, or 443 with TLS); outside the given URL or, with the
+Ingress on, its host (https when the Ingress has a TLS Secret).
+*/}}
+{{- define "dvcr.uploadInClusterURL" -}}
+{{- $scheme := ternary "https" "http" .Values.dvcr.tls.enabled -}}
+{{- .Values.dvcr.provisioning.upload.inClusterURL | default (printf "%s://%s.%s.svc/upload" $scheme (include "dvcr.fullname" .) .Release.Namespace) -}}
+{{- end -}}
+
+{{- define "dvcr.uploadExternalURL" -}}
+{{- $upload := .Values.dvcr.provisioning.upload -}}
+{{- if $upload.externalURL -}}
+{{- $upload.externalURL -}}
+{{- else if $upload.ingress.enabled -}}
+{{- printf "%s://%s/upload" (ternary "https" "http" (not (empty $upload.ingress.tls.secretName))) $upload.ingress.host -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Paths inside the container.
 */}}
 {{- define "dvcr.configDir" -}}/etc/docker/registry{{- end -}}
@@ -81,6 +100,13 @@ Checks of values the schema cannot express; each message names the values.
 {{- if and .Values.dvcr.tls.enabled (not .Values.dvcr.tls.secretName) -}}
   {{- fail "dvcr.tls.secretName: required when dvcr.tls.enabled=true (a kubernetes.io/tls Secret with tls.crt and tls.key)" -}}
 {{- end -}}
+{{- $ingress := .Values.dvcr.provisioning.upload.ingress -}}
+{{- if and $ingress.enabled (not $ingress.host) -}}
+  {{- fail "dvcr.provisioning.upload.ingress.host: required when dvcr.provisioning.upload.ingress.enabled=true (the host name of the external upload URL)" -}}
+{{- end -}}
+{{- if and $ingress.enabled (not .Values.dvcr.provisioning.enabled) -}}
+  {{- fail "dvcr.provisioning.upload.ingress.enabled: needs dvcr.provisioning.enabled=true (uploads are for the provisioning controller's images)" -}}
+{{- end -}}
 {{- if and .Values.monitoring.serviceMonitor.enabled (not .Values.dvcr.metrics.enabled) -}}
   {{- fail "monitoring.serviceMonitor.enabled: needs dvcr.metrics.enabled=true" -}}
 {{- end -}}
@@ -119,4 +145,20 @@ agree.
   {{- $_ := set $auth "_rendered" (printf "%s\n" $line) -}}
 {{- end -}}
 {{- $auth._rendered -}}
+{{- end -}}
+
+{{/*
+"true" when the CustomResourceDefinition named by the second argument exists
+in the cluster and is not managed by this release. Empty in `helm template`
+and client-side dry runs, where lookup sees no cluster.
+*/}}
+{{- define "dvcr.crdOwnedElsewhere" -}}
+{{- $root := index . 0 -}}
+{{- $existing := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" (index . 1) -}}
+{{- if $existing -}}
+  {{- $annotations := $existing.metadata.annotations | default dict -}}
+  {{- if not (and (eq (index $annotations "meta.helm.sh/release-name" | default "") $root.Release.Name) (eq (index $annotations "meta.helm.sh/release-namespace" | default "") $root.Release.Namespace)) -}}
+true
+  {{- end -}}
+{{- end -}}
 {{- end -}}
