@@ -13,6 +13,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -33,7 +34,7 @@ func TestClusterLifecycle(t *testing.T) {
 	helmBin(t) // fail fast, before the control plane starts
 	c := envtest.Start(t)
 	kc := c.Kubeconfig(t)
-	k := &kube{t: t, cs: c.Clientset}
+	k := &kube{t: t, cs: c.Clientset, ext: apiextensionsclient.NewForConfigOrDie(c.Config)}
 
 	// There is no controller manager: claims never bind by themselves, and
 	// the PersistentVolumeClaimResize admission plugin only lets a bound
@@ -81,17 +82,52 @@ func TestClusterLifecycle(t *testing.T) {
 		k.bind(first.pvc)
 	})
 
-	t.Run("rbac of the gc", func(t *testing.T) {
-		sa := "system:serviceaccount:" + namespace + ":" + first.deployment.Spec.Template.Spec.ServiceAccountName
-		for _, res := range []string{"clustervirtualimages", "virtualimages", "virtualdisks"} {
-			for _, verb := range []string{"get", "list"} {
-				k.access(sa, "virtualization.deckhouse.io", res, verb, true)
+	t.Run("foreign crds are left alone", func(t *testing.T) {
+		// envtest installed the CRDs before the release: they belong to
+		// someone else (the platform), so the chart neither adopted nor
+		// changed them although crds.install is true.
+		for _, name := range crdNames {
+			crd := k.crd(name)
+			if crd == nil {
+				t.Fatalf("CRD %s gone", name)
 			}
-			for _, verb := range []string{"watch", "create", "update", "patch", "delete"} {
-				k.access(sa, "virtualization.deckhouse.io", res, verb, false)
+			if _, ok := crd.Annotations["meta.helm.sh/release-name"]; ok || crd.Labels["app.kubernetes.io/managed-by"] == "Helm" {
+				t.Errorf("CRD %s adopted by the release: %v %v", name, crd.Labels, crd.Annotations)
 			}
 		}
-		k.access(sa, "", "secrets", "get", false)
+	})
+
+	t.Run("rbac of the gc and the provisioning controller", func(t *testing.T) {
+		sa := "system:serviceaccount:" + namespace + ":" + first.deployment.Spec.Template.Spec.ServiceAccountName
+		const virt = "virtualization.deckhouse.io"
+		for _, res := range []string{"clustervirtualimages", "virtualimages", "virtualdisks"} {
+			image := res != "virtualdisks"
+			for _, verb := range []string{"get", "list"} {
+				k.access(sa, virt, res, verb, true)
+			}
+			k.access(sa, virt, res, "watch", image)
+			for _, verb := range []string{"create", "update", "patch", "delete"} {
+				k.access(sa, virt, res, verb, false)
+			}
+			for _, verb := range []string{"update", "patch"} {
+				k.accessTo(sa, virt, res, "status", "default", verb, image)
+			}
+		}
+		for _, group := range []string{"", "events.k8s.io"} {
+			for _, verb := range []string{"create", "patch"} {
+				k.access(sa, group, "events", verb, true)
+			}
+			k.access(sa, group, "events", "delete", false)
+		}
+		k.access(sa, "", "secrets", "get", true)
+		for _, verb := range []string{"list", "watch", "create", "update"} {
+			k.access(sa, "", "secrets", verb, false)
+		}
+		for _, verb := range []string{"get", "create", "update"} {
+			k.accessTo(sa, "coordination.k8s.io", "leases", "", namespace, verb, true)
+			k.access(sa, "coordination.k8s.io", "leases", verb, false) // another namespace
+		}
+		k.accessTo(sa, "coordination.k8s.io", "leases", "", namespace, "delete", false)
 		k.access(sa, "", "persistentvolumeclaims", "list", false)
 		gcCheckAs(t, c, kc, sa)
 	})
@@ -196,8 +232,9 @@ func TestClusterLifecycle(t *testing.T) {
 
 // kube wraps the admin clientset for the lifecycle test.
 type kube struct {
-	t  *testing.T
-	cs kubernetes.Interface
+	t   *testing.T
+	cs  kubernetes.Interface
+	ext apiextensionsclient.Interface
 }
 
 func (k *kube) ctx() (context.Context, context.CancelFunc) {
@@ -248,8 +285,14 @@ func (k *kube) pvc() *corev1.PersistentVolumeClaim {
 }
 
 // access checks with a SubjectAccessReview whether user may do verb on
-// resource.
+// resource in namespace default.
 func (k *kube) access(user, group, res, verb string, want bool) {
+	k.t.Helper()
+	k.accessTo(user, group, res, "", "default", verb, want)
+}
+
+// accessTo is access for a subresource and a namespace.
+func (k *kube) accessTo(user, group, res, sub, ns, verb string, want bool) {
 	k.t.Helper()
 	ctx, cancel := k.ctx()
 	defer cancel()
@@ -257,7 +300,7 @@ func (k *kube) access(user, group, res, verb string, want bool) {
 		User:   user,
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
 		ResourceAttributes: &authzv1.ResourceAttributes{
-			Group: group, Resource: res, Verb: verb, Namespace: "default",
+			Group: group, Resource: res, Subresource: sub, Verb: verb, Namespace: ns,
 		},
 	}}
 	got, err := k.cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
@@ -265,7 +308,7 @@ func (k *kube) access(user, group, res, verb string, want bool) {
 		k.t.Fatalf("SubjectAccessReview: %v", err)
 	}
 	if got.Status.Allowed != want {
-		k.t.Errorf("%s may %s %s.%s: %t, want %t (%s)", user, verb, res, group, got.Status.Allowed, want, got.Status.Reason)
+		k.t.Errorf("%s may %s %s.%s/%s in %q: %t, want %t (%s)", user, verb, res, group, sub, ns, got.Status.Allowed, want, got.Status.Reason)
 	}
 }
 
