@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries that test/envtest runs: bin/k8s/kube-apiserver
-# and bin/k8s/etcd. Neither can be downloaded in CI, so both are compiled from the
+# and bin/k8s/etcd, and bin/k8s/kubectl for the provisioning tests. Neither can be downloaded in CI, so both are compiled from the
 # Go module proxy, from the pinned modules test/tools (kube-apiserver) and
 # test/tools/etcd (etcd). The build takes minutes on a fresh machine, so it is
 # skipped when bin/k8s/VERSIONS records the versions pinned in those go.mod files.
@@ -29,9 +29,10 @@ pinned() {
 kube_version="$(pinned k8s.io/kubernetes "${tools}/go.mod")"
 etcd_version="$(pinned go.etcd.io/etcd/server/v3 "${tools}/etcd/go.mod")"
 want="kube-apiserver ${kube_version}
+kubectl ${kube_version}
 etcd ${etcd_version}"
 
-if [[ -x "${out}/kube-apiserver" && -x "${out}/etcd" && -f "${stamp}" ]] &&
+if [[ -x "${out}/kube-apiserver" && -x "${out}/kubectl" && -x "${out}/etcd" && -f "${stamp}" ]] &&
 	[[ "$(cat "${stamp}")" == "${want}" ]]; then
 	echo "testbin: up to date in ${out} (kube-apiserver ${kube_version}, etcd ${etcd_version})"
 	exit 0
@@ -57,6 +58,12 @@ t=${SECONDS}
 (cd "${tools}" && go build -trimpath -ldflags "${ldflags}" \
 	-o "${out}/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
 echo "testbin: kube-apiserver built in $((SECONDS - t))s"
+
+echo "testbin: building kubectl ${kube_version}"
+t=${SECONDS}
+(cd "${tools}" && go build -trimpath -ldflags "${ldflags}" \
+	-o "${out}/kubectl" k8s.io/kubernetes/cmd/kubectl)
+echo "testbin: kubectl built in $((SECONDS - t))s"
 
 echo "testbin: building etcd ${etcd_version}"
 t=${SECONDS}

@@ -17,6 +17,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"time"
 
@@ -39,8 +40,11 @@ type Options struct {
 	Checksums    []string // ALG:HEX of the source bytes as sent
 	TempDir      string   // where a source of unknown length is spooled; default os.TempDir()
 	Stdin        io.Reader
-	ChunkSize    int         // bytes per PATCH; default registryclient.DefaultChunkSize
-	Progress     func(Event) // called from the import's goroutines, one call at a time
+	ChunkSize    int // bytes per PATCH; default registryclient.DefaultChunkSize
+	// RegistryTransport carries the requests to the registry instead of the
+	// network (DVCR's controller passes the registry's in-process transport).
+	RegistryTransport http.RoundTripper
+	Progress          func(Event) // called from the import's goroutines, one call at a time
 }
 
 // Phases reported in Event.Phase.
@@ -136,9 +140,13 @@ func sourceOptions(opts Options, prog *progress) source.Options {
 
 // newClient connects to the target registry with push scope on repos.
 func newClient(ctx context.Context, opts Options, prog *progress, repos ...string) (*registryclient.Client, error) {
-	transport, err := source.NewTransport(opts.CABundle)
-	if err != nil {
-		return nil, fmt.Errorf("--ca-file: %w", err)
+	var transport http.RoundTripper = opts.RegistryTransport
+	if transport == nil {
+		t, err := source.NewTransport(opts.CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		transport = t
 	}
 	copts := registryclient.Options{
 		Insecure:  opts.Insecure,

@@ -72,8 +72,13 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	httpServer := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: time.Minute}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	handler, err := startProvisioning(ctx, cfg, srv, ln.Addr(), log, errc)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- httpServer.Serve(ln) }()
 	fmt.Fprintf(log, "dvcr serve: registry listening on %s (config: %s)\n", ln.Addr(), cfg.Source)
 

@@ -98,7 +98,7 @@ type ImageStatus struct {
 	Progress           string             `json:"progress,omitempty"`
 	Size               *ImageSize         `json:"size,omitempty"`
 	Format             string             `json:"format,omitempty"`
-	CDROM              bool               `json:"cdrom"`
+	CDROM              *bool              `json:"cdrom,omitempty"` // a pointer, so false is written too
 	Target             *Target            `json:"target,omitempty"`
 	ImageUploadURLs    *UploadURLs        `json:"imageUploadURLs,omitempty"`
 	DownloadSpeed      *DownloadSpeed     `json:"downloadSpeed,omitempty"`

@@ -208,12 +208,13 @@ func roundTrip(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResou
 		spec.Storage = v1alpha2.StorageContainerRegistry
 	}
 	now := metav1.NewTime(time.Now().Truncate(time.Second))
+	cdrom := true
 	status := v1alpha2.ImageStatus{
 		Phase:           v1alpha2.PhaseProvisioning,
 		Progress:        "42.5%",
 		Size:            &v1alpha2.ImageSize{Stored: "1.2GiB", StoredBytes: "1288490188", Unpacked: "10GiB", UnpackedBytes: "10737418240"},
 		Format:          "qcow2",
-		CDROM:           true,
+		CDROM:           &cdrom,
 		Target:          &v1alpha2.Target{RegistryURL: "dvcr.d8-virtualization.svc/cvi/x:latest"},
 		ImageUploadURLs: &v1alpha2.UploadURLs{External: "https://u.example.com/upload/t", InCluster: "http://dvcr/upload/t"},
 		DownloadSpeed:   &v1alpha2.DownloadSpeed{Avg: "10MiB/s", AvgBytes: "10485760", Current: "12MiB/s", CurrentBytes: "12582912"},

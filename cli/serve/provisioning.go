@@ -1,0 +1,118 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/provisioning"
+	"github.com/dvcr/dvcr/provisioning/upload"
+	"github.com/dvcr/dvcr/registry"
+)
+
+// uploadPrefix is where the upload endpoint lives on the registry's listener.
+const uploadPrefix = "/upload/"
+
+// startProvisioning runs the controller for ClusterVirtualImage and
+// VirtualImage and returns the registry's handler with the upload endpoint
+// beside /v2/. With provisioning off it returns the registry's handler.
+func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, log io.Writer, errc chan<- error) (http.Handler, error) {
+	p := cfg.DVCR.Provisioning
+	if !p.Enabled {
+		return srv.Handler(), nil
+	}
+	if _, ok := cfg.Registry.Auth["htpasswd"]; ok {
+		// The controller pushes in process, through the registry's own handler,
+		// which would ask it for credentials it does not have.
+		return nil, fmt.Errorf("dvcr.provisioning.enabled: not supported together with auth.htpasswd yet")
+	}
+	work := workDir(cfg)
+	uploads, err := upload.NewHandler(upload.Options{
+		SpoolDir:   filepath.Join(work, "uploads"),
+		ReadOnly:   srv.Gate().ReadOnly,
+		RetryAfter: config.DefaultRetryAfter,
+		Log:        func(format string, args ...any) { fmt.Fprintf(log, "dvcr serve: upload: "+format+"\n", args...) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	rc, err := gc.RESTConfig("", 0) // no client timeout: it would cut the watches
+	if err != nil {
+		return nil, fmt.Errorf("dvcr.provisioning.enabled: %w", err)
+	}
+	tmp := filepath.Join(work, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("dvcr.provisioning: %w", err)
+	}
+	ctl, err := provisioning.New(provisioning.Options{
+		RESTConfig:    rc,
+		Concurrency:   p.Concurrency,
+		RegistryHost:  cfg.DVCR.RegistryHost,
+		RegistryURL:   firstNonEmpty(p.RegistryURL, cfg.DVCR.RegistryHost),
+		Registry:      srv.Transport(),
+		Uploads:       uploads,
+		InClusterURL:  firstNonEmpty(p.Upload.InClusterURL, defaultUploadURL(cfg, addr)),
+		ExternalURL:   p.Upload.ExternalURL,
+		UploadTimeout: p.Upload.Timeout,
+		TempDir:       tmp,
+		Log:           log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := ctl.Start(ctx); err != nil {
+			errc <- fmt.Errorf("provisioning: %w", err)
+		}
+	}()
+	fmt.Fprintf(log, "dvcr serve: provisioning ClusterVirtualImages and VirtualImages, %d imports at once, uploads at %s\n", p.Concurrency, uploadPrefix)
+	mux := http.NewServeMux()
+	mux.Handle(uploadPrefix, uploads)
+	mux.Handle("/", srv.Handler())
+	return mux, nil
+}
+
+// workDir holds upload spools and temporary files: on the storage volume
+// beside the registry's tree (distribution only uses docker/ under its
+// root), or in the temporary directory for other drivers.
+func workDir(cfg *config.Config) string {
+	if fs, ok := cfg.Registry.Storage["filesystem"]; ok {
+		if root, ok := fs["rootdirectory"].(string); ok && root != "" {
+			return filepath.Join(root, "_dvcr")
+		}
+	}
+	return filepath.Join(os.TempDir(), "dvcr")
+}
+
+// defaultUploadURL is http://<listening address>/upload, with a wildcard
+// address replaced by the loopback one.
+func defaultUploadURL(cfg *config.Config, addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String() + "/upload"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if cfg.Registry.HTTP.TLS.Certificate != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + strings.TrimSuffix(uploadPrefix, "/")
+}
+
+func firstNonEmpty(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,158 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/dvcr/dvcr/provisioning/v1alpha2"
+)
+
+// Waits between looks at an image that cannot go on yet.
+const (
+	slotWait        = 2 * time.Second  // all import slots busy
+	sourceWait      = 5 * time.Second  // an ObjectRef source not Ready yet
+	readyCheckEvery = 10 * time.Minute // a Ready image's data still in DVCR
+)
+
+// reconciler handles one kind.
+type reconciler struct {
+	c    *Controller
+	kind kindInfo
+}
+
+// Reconcile brings one image towards Ready.
+func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	key := objectKey{kind: r.kind.kind, namespace: req.Namespace, name: req.Name}
+	obj := r.kind.newObject()
+	if err := r.c.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.c.forget(key, "")
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return ctrl.Result{}, r.terminating(ctx, key, obj)
+	}
+	if !handledHere(obj) {
+		return ctrl.Result{}, nil // the platform's disk controller provisions it
+	}
+	st := obj.ImageStatus()
+	if st.Phase == v1alpha2.PhaseReady {
+		return r.ready(ctx, key, obj)
+	}
+	if j := r.c.jobs.get(key); j != nil {
+		if j.uid == obj.GetUID() && j.gen == obj.GetGeneration() {
+			return ctrl.Result{}, nil // running; it reports for itself
+		}
+		r.c.jobs.stop(key) // the spec changed before Ready: start over
+	}
+	if st.Phase == v1alpha2.PhaseFailed && st.ObservedGeneration == obj.GetGeneration() {
+		due, wait := r.c.retries.due(obj.GetUID(), obj.GetGeneration())
+		if !due {
+			return ctrl.Result{RequeueAfter: wait}, nil
+		}
+	}
+	if obj.ImageSpec().DataSource.Type == v1alpha2.DataSourceUpload {
+		return r.c.waitForUpload(ctx, r.kind, key, obj)
+	}
+	return r.startImport(ctx, key, obj)
+}
+
+// startImport plans the import and starts it when a slot is free.
+func (r *reconciler) startImport(ctx context.Context, key objectKey, obj v1alpha2.Image) (ctrl.Result, error) {
+	nn := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	p, err := r.c.planImport(ctx, obj)
+	switch {
+	case errors.Is(err, errSourceNotReady):
+		return ctrl.Result{RequeueAfter: sourceWait}, r.pending(ctx, nn, obj, v1alpha2.ReasonSourceNotReady, err.Error())
+	case err != nil:
+		r.c.retries.failed(obj.GetUID(), obj.GetGeneration(), permanent(err))
+		msg := failureMessage(err, 0)
+		return ctrl.Result{}, r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
+			failedStatus(o, v1alpha2.ReasonProvisioningFailed, msg, o.GetGeneration())
+		})
+	}
+	j, jctx, ok := r.c.jobs.start(r.c.mgrContext(), key, obj.GetUID(), obj.GetGeneration(), true)
+	if !ok {
+		p.cleanup()
+		msg := fmt.Sprintf("%d imports are running (dvcr.provisioning.concurrency); this one starts when one ends", r.c.opts.Concurrency)
+		return ctrl.Result{RequeueAfter: slotWait}, r.pending(ctx, nn, obj, v1alpha2.ReasonQueued, msg)
+	}
+	go r.c.run(jctx, j, r.kind, nn, p)
+	return ctrl.Result{}, nil
+}
+
+// pending writes Pending with why, unless it is already what the status says.
+func (r *reconciler) pending(ctx context.Context, nn types.NamespacedName, obj v1alpha2.Image, reason, msg string) error {
+	if obj.ImageStatus().Phase == v1alpha2.PhasePending && readyReason(obj) == reason {
+		return nil
+	}
+	return r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
+		o.ImageStatus().Phase = v1alpha2.PhasePending
+		o.ImageStatus().ObservedGeneration = o.GetGeneration()
+		dsStatus := metav1.ConditionTrue
+		if reason == v1alpha2.ReasonSourceNotReady {
+			dsStatus = metav1.ConditionFalse
+		}
+		setCondition(o, v1alpha2.ConditionDatasourceReady, dsStatus, reason, msg)
+		setCondition(o, v1alpha2.ConditionReady, metav1.ConditionFalse, reason, msg)
+	})
+}
+
+func readyReason(obj v1alpha2.Image) string {
+	for _, c := range obj.ImageStatus().Conditions {
+		if c.Type == v1alpha2.ConditionReady {
+			return c.Reason
+		}
+	}
+	return ""
+}
+
+// terminating marks a resource being deleted and stops its import.
+func (r *reconciler) terminating(ctx context.Context, key objectKey, obj v1alpha2.Image) error {
+	r.c.forget(key, obj.GetUID())
+	if obj.ImageStatus().Phase == v1alpha2.PhaseTerminating {
+		return nil
+	}
+	nn := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	err := r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
+		o.ImageStatus().Phase = v1alpha2.PhaseTerminating
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// ready leaves a Ready image alone: a spec changed after Ready is reported,
+// not acted on; and now and then it checks the image is still in DVCR.
+func (r *reconciler) ready(ctx context.Context, key objectKey, obj v1alpha2.Image) (ctrl.Result, error) {
+	nn := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	st := obj.ImageStatus()
+	if obj.GetGeneration() != st.ObservedGeneration && readyReason(obj) != v1alpha2.ReasonSpecImmutable {
+		msg := fmt.Sprintf("the spec changed after the image became Ready (generation %d, image of generation %d); the change is ignored: create a new image instead",
+			obj.GetGeneration(), st.ObservedGeneration)
+		r.c.recorder.Event(obj, "Warning", v1alpha2.ReasonSpecImmutable, msg)
+		return ctrl.Result{RequeueAfter: readyCheckEvery}, r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
+			setCondition(o, v1alpha2.ConditionReady, metav1.ConditionTrue, v1alpha2.ReasonSpecImmutable, msg)
+		})
+	}
+	lost, err := r.c.imageLost(ctx, r.c.repository(r.kind, obj))
+	if err != nil || !lost {
+		return ctrl.Result{RequeueAfter: readyCheckEvery}, nil
+	}
+	msg := "the image is no longer in DVCR (deleted from the registry?); delete and create the resource again to import it anew"
+	r.c.retries.failed(obj.GetUID(), st.ObservedGeneration, true)
+	r.c.recorder.Event(obj, "Warning", v1alpha2.ReasonImageLost, msg)
+	return ctrl.Result{}, r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
+		failedStatus(o, v1alpha2.ReasonImageLost, msg, st.ObservedGeneration)
+	})
+}

@@ -1,0 +1,122 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/dvcr/dvcr/importer"
+	"github.com/dvcr/dvcr/provisioning/v1alpha2"
+	"github.com/dvcr/dvcr/units"
+)
+
+// errReplaced: the resource was deleted and created again under the same
+// name while an import of the old one ran.
+var errReplaced = errors.New("resource replaced")
+
+// patchStatus applies mutate to the resource's status and writes the change
+// through the status subresource (a CRD without one gets a plain patch).
+// With uid set, a resource of another UID is left alone.
+func (c *Controller) patchStatus(ctx context.Context, k kindInfo, key types.NamespacedName, uid types.UID, mutate func(v1alpha2.Image)) error {
+	obj := k.newObject()
+	if err := c.client.Get(ctx, key, obj); err != nil {
+		return err
+	}
+	if uid != "" && obj.GetUID() != uid {
+		return errReplaced
+	}
+	orig := obj.DeepCopyObject().(client.Object)
+	mutate(obj)
+	patch := client.MergeFrom(orig)
+	err := c.client.Status().Patch(ctx, obj, patch)
+	if apierrors.IsNotFound(err) && obj.GetUID() != "" {
+		err = c.client.Patch(ctx, obj, patch)
+	}
+	return err
+}
+
+// setCondition sets one condition of the image's status.
+func setCondition(obj v1alpha2.Image, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&obj.ImageStatus().Conditions, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            msg,
+		ObservedGeneration: obj.GetGeneration(),
+	})
+}
+
+// formatProgress renders a share as the platform does: "66.5%".
+func formatProgress(pct float64) string {
+	return fmt.Sprintf("%.1f%%", min(max(pct, 0), 100))
+}
+
+// progressValue reads "66.5%" back; 0 when absent or odd.
+func progressValue(s string) float64 {
+	if len(s) == 0 || s[len(s)-1] != '%' {
+		return 0
+	}
+	v, err := strconv.ParseFloat(s[:len(s)-1], 64)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// sizeOf is status.size of an imported image.
+func sizeOf(res *importer.Result) *v1alpha2.ImageSize {
+	return &v1alpha2.ImageSize{
+		Stored:        units.FormatBytes(uint64(max(res.StoredBytes, 0))),
+		StoredBytes:   strconv.FormatInt(res.StoredBytes, 10),
+		Unpacked:      units.FormatBytes(uint64(max(res.UnpackedBytes, 0))),
+		UnpackedBytes: strconv.FormatInt(res.UnpackedBytes, 10),
+	}
+}
+
+// speed renders bytes per second as "12.3MiB/s" and its decimal string.
+func speed(bytes int64, d time.Duration) (string, string) {
+	if d <= 0 {
+		return "", ""
+	}
+	bps := int64(float64(bytes) / d.Seconds())
+	return units.FormatBytes(uint64(max(bps, 0))) + "/s", strconv.FormatInt(bps, 10)
+}
+
+// readyStatus fills the status of a finished import.
+func readyStatus(obj v1alpha2.Image, res *importer.Result, target string, gen int64, took time.Duration, sourceUID string) {
+	st := obj.ImageStatus()
+	st.Phase = v1alpha2.PhaseReady
+	st.Progress = "100%"
+	st.Size = sizeOf(res)
+	st.Format = res.Format
+	st.CDROM = &res.CDROM
+	st.Target = &v1alpha2.Target{RegistryURL: target}
+	st.ImportDuration = took.Round(time.Second).String()
+	st.SourceUID = sourceUID
+	if st.DownloadSpeed == nil {
+		st.DownloadSpeed = &v1alpha2.DownloadSpeed{}
+	}
+	st.DownloadSpeed.Avg, st.DownloadSpeed.AvgBytes = speed(res.SourceBytes, took)
+	st.DownloadSpeed.Current, st.DownloadSpeed.CurrentBytes = "", ""
+	st.ObservedGeneration = gen
+	setCondition(obj, v1alpha2.ConditionDatasourceReady, metav1.ConditionTrue, v1alpha2.ReasonSourceAvailable, "")
+	setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionTrue, v1alpha2.ReasonReady,
+		fmt.Sprintf("%s image, %s stored, %s unpacked", res.Format, st.Size.Stored, st.Size.Unpacked))
+}
+
+// failedStatus fills the status of a failed import.
+func failedStatus(obj v1alpha2.Image, reason, msg string, gen int64) {
+	st := obj.ImageStatus()
+	st.Phase = v1alpha2.PhaseFailed
+	st.ObservedGeneration = gen
+	st.DownloadSpeed = nil
+	setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionFalse, reason, msg)
+}
