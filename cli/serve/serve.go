@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/dvcr/dvcr/admin"
 	"github.com/dvcr/dvcr/config"
@@ -207,8 +208,10 @@ func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, l
 		if path == "" {
 			path = "/metrics"
 		}
-		// The registry's own metrics live in the default registry.
-		gatherers := prometheus.Gatherers{prometheus.DefaultGatherer, metrics.Registry}
+		// The registry's own metrics live in the default registry; the
+		// provisioning controller's (workqueue, API client requests) in
+		// controller-runtime's.
+		gatherers := prometheus.Gatherers{prometheus.DefaultGatherer, metrics.Registry, ctrlmetrics.Registry}
 		mux.Handle(path, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 	}
 	ln, err := net.Listen("tcp", d.Addr)
