@@ -116,10 +116,8 @@ func TestResume(t *testing.T) {
 
 			conn := rawUpload(t, e.srv.URL, token, data, tc.part, tc.chunked)
 			_ = conn.Close()
-			off := waitReady(t, url)
-			if off != strconv.Itoa(tc.wantOffset) {
-				t.Fatalf("Upload-Offset %q after the drop, want %d", off, tc.wantOffset)
-			}
+			waitOffset(t, url, tc.wantOffset)
+			off := strconv.Itoa(tc.wantOffset)
 			if n := spoolSize(spoolPath(e.spool, token)); n != int64(tc.wantOffset) {
 				t.Fatalf("spool file holds %d bytes, want %d", n, tc.wantOffset)
 			}

@@ -156,6 +156,12 @@ func (h *Handler) spoolBody(ctx context.Context, w http.ResponseWriter, r *http.
 	// The server's background read starts once the body is consumed; a
 	// deadline left behind would cancel the request's context during Receive.
 	_ = rc.SetReadDeadline(time.Time{})
+	if readErr != nil || writeErr != nil {
+		// What remains of the body is not wanted: without this the server
+		// would try to read it (up to 256 KiB) before answering, and wait
+		// on a client that stalled or was cut off.
+		w.Header().Set("Connection", "close")
+	}
 	switch {
 	case writeErr != nil:
 		h.keep(w, e, sp)

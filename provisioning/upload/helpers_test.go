@@ -3,10 +3,10 @@ package upload
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -264,3 +265,20 @@ func checkGot(t *testing.T, f *fakeReceiver, data []byte, name string) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// waitOffset polls GET until the token is ready with want bytes kept: a
+// dropped upload may still be on its way to the handler when it returns.
+func waitOffset(t *testing.T, url string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, hdr, body := do(t, http.MethodGet, url, nil, nil)
+		if st == http.StatusOK && hdr.Get("Upload-Offset") == strconv.Itoa(want) {
+			return
+		}
+		if (st != http.StatusOK && st != http.StatusConflict) || time.Now().After(deadline) {
+			t.Fatalf("GET: %d %q offset %q, want 200 with offset %d", st, body, hdr.Get("Upload-Offset"), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
