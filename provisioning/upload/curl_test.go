@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strconv"
@@ -166,6 +167,33 @@ func TestCurlConflict(t *testing.T) {
 	close(recv.block)
 	if err := <-done; err != nil {
 		t.Fatalf("first curl: %v", err)
+	}
+	checkGot(t, recv, data, "disk.img")
+}
+
+// TestServerTimeoutsLifted: a server with short Read/WriteTimeouts still
+// takes a slow upload and answers after a slow import.
+func TestServerTimeoutsLifted(t *testing.T) {
+	h, err := NewHandler(Options{SpoolDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Config.WriteTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	recv := &fakeReceiver{block: make(chan struct{}), entered: make(chan struct{}, 1)}
+	token, _ := NewToken()
+	h.Register(token, recv)
+	go func() {
+		<-recv.entered
+		time.Sleep(700 * time.Millisecond)
+		close(recv.block)
+	}()
+	file, data := randomFile(t, 600_000)
+	if _, err := curl(t, "", "--fail", "--limit-rate", "600K", "-T", file, srv.URL+"/upload/"+token); err != nil {
+		t.Fatalf("slow upload through short server timeouts: %v", err)
 	}
 	checkGot(t, recv, data, "disk.img")
 }

@@ -14,6 +14,9 @@ import (
 )
 
 // Handler serves /upload/<token>; see the package comment for the protocol.
+// It reads the token from the request's full path (mount it at "/upload/"
+// without http.StripPrefix). It lifts the server's read and write timeouts
+// for the uploads it takes (see Options.IdleTimeout).
 type Handler struct {
 	opts   Options
 	mu     sync.Mutex
@@ -221,6 +224,9 @@ func (h *Handler) receive(ctx context.Context, w http.ResponseWriter, r *http.Re
 		reply(w, http.StatusInternalServerError, "cannot read the spool file: "+err.Error())
 		return
 	}
+	// The answer waits for the import, which may outlast the server's
+	// WriteTimeout; that deadline would lose the outcome.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	h.opts.Log("upload %s: complete, %d bytes: importing", e.fp, sp.kept)
 	err := recv.Receive(ctx, sp.f, sp.kept, uploadName(r))
 	if err == nil {
