@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 GOTEST_FLAGS ?= -count=1 -timeout 45m
 
-.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz clean
+.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz demo clean
 
 all: build
 
@@ -51,6 +51,10 @@ fuzz:
 
 unit:
 	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /test/)
+
+## demo: the documented workflow on a local control plane, no cluster needed
+demo: deps build testbin
+	$(GO) run ./hack/demo
 
 ## bench: DVCR against upstream distribution (not part of make test)
 bench: deps build testbin

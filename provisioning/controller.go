@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -154,16 +153,6 @@ func (c *Controller) imageLost(ctx context.Context, repo registry.Repository) (b
 		return true, nil
 	}
 	return false, err
-}
-
-// newLogger writes controller-runtime's log lines as plain lines.
-func newLogger(w io.Writer) logr.Logger {
-	if w == nil {
-		return logr.Discard()
-	}
-	return funcr.New(func(prefix, args string) {
-		fmt.Fprintf(w, "dvcr serve: provisioning: %s %s\n", prefix, args)
-	}, funcr.Options{Verbosity: 0})
 }
 
 // repository is where an image's data goes in DVCR.

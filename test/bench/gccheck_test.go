@@ -226,7 +226,7 @@ func createOne(ctx context.Context, dyn dynamic.Interface, o object) error {
 		"apiVersion": envtest.Group + "/" + envtest.Version,
 		"kind":       o.kind,
 		"metadata":   map[string]any{"name": o.name},
-		"spec":       map[string]any{},
+		"spec":       envtest.UploadSpec(),
 	}}
 	created, err := client.Create(ctx, obj, metav1.CreateOptions{})
 	if err != nil {
