@@ -55,7 +55,13 @@ type Options struct {
 	Log           io.Writer
 	// StatusInterval spaces progress writes of a running import (default 2s).
 	StatusInterval time.Duration
+	// LeaderElectionNamespace, when set, makes the controller run only on
+	// the holder of the Lease dvcr-leader in that namespace.
+	LeaderElectionNamespace string
 }
+
+// LeaderElectionID is the Lease the provisioning controller runs under.
+const LeaderElectionID = "dvcr-leader"
 
 // Controller runs the reconcilers and the imports.
 type Controller struct {
@@ -88,11 +94,15 @@ func New(opts Options) (*Controller, error) {
 		return nil, err
 	}
 	mgr, err := ctrl.NewManager(opts.RESTConfig, ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 log,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Scheme:                        scheme,
+		Logger:                        log,
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
+		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		LeaderElection:                opts.LeaderElectionNamespace != "",
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionReleaseOnCancel: true, // a restarted pod takes over at once
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provisioning: %w", err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
@@ -63,6 +64,9 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		UploadTimeout: p.Upload.Timeout,
 		TempDir:       tmp,
 		Log:           log,
+		// In a pod (the chart sets POD_NAMESPACE) the controller runs under a
+		// Lease; outside one there is nothing to elect among.
+		LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"),
 	})
 	if err != nil {
 		return nil, err
@@ -72,11 +76,32 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 			errc <- fmt.Errorf("provisioning: %w", err)
 		}
 	}()
+	go sweepUploads(ctx, uploads, log)
 	fmt.Fprintf(log, "dvcr serve: provisioning ClusterVirtualImages and VirtualImages, %d imports at once, uploads at %s\n", p.Concurrency, uploadPrefix)
 	mux := http.NewServeMux()
 	mux.Handle(uploadPrefix, uploads)
 	mux.Handle("/", srv.Handler())
 	return mux, nil
+}
+
+// sweepUploads removes the spool files of uploads nobody waits for any more
+// (their resource was deleted while DVCR was down): first once the
+// controller has had time to register the tokens still waiting, then hourly.
+func sweepUploads(ctx context.Context, uploads *upload.Handler, log io.Writer) {
+	wait := 10 * time.Minute
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if n, err := uploads.Sweep(); err != nil {
+			fmt.Fprintf(log, "dvcr serve: upload: sweeping the spool: %v\n", err)
+		} else if n > 0 {
+			fmt.Fprintf(log, "dvcr serve: upload: removed %d abandoned upload spool files\n", n)
+		}
+		wait = time.Hour
+	}
 }
 
 // workDir holds upload spools and temporary files: on the storage volume
