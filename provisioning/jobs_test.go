@@ -1,0 +1,89 @@
+package provisioning
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/dvcr/dvcr/registry"
+)
+
+func TestJobsSlots(t *testing.T) {
+	js := newJobs(2)
+	ctx := context.Background()
+	key := func(n string) objectKey { return objectKey{kind: registry.KindCVI, name: n} }
+	a, _, ok1 := js.start(ctx, key("a"), "ua", 1, true)
+	_, _, ok2 := js.start(ctx, key("b"), "ub", 1, true)
+	_, _, ok3 := js.start(ctx, key("c"), "uc", 1, true)
+	if !ok1 || !ok2 || ok3 {
+		t.Fatalf("slots: %t %t %t, want two of two", ok1, ok2, ok3)
+	}
+	if _, _, ok := js.start(ctx, key("upload"), "uu", 1, false); !ok {
+		t.Fatal("an uncounted job (an upload) must not need a slot")
+	}
+	js.stop(key("b")) // cancelled but not finished: its slot is still held
+	if got := js.busy(); got != 2 {
+		t.Fatalf("busy %d after a cancel without finish, want 2", got)
+	}
+	js.finish(a)
+	if _, _, ok := js.start(ctx, key("c"), "uc", 1, true); !ok {
+		t.Fatal("no slot after a job finished")
+	}
+	if js.get(key("a")) != nil {
+		t.Error("a finished job is still listed")
+	}
+}
+
+func TestJobsStopWaitsForTheJob(t *testing.T) {
+	js := newJobs(1)
+	k := objectKey{kind: registry.KindVI, namespace: "ns", name: "x"}
+	j, ctx, _ := js.start(context.Background(), k, "u", 1, true)
+	go func() {
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond)
+		js.finish(j)
+	}()
+	start := time.Now()
+	js.stop(k)
+	if time.Since(start) < 50*time.Millisecond {
+		t.Fatal("stop returned before the job ended")
+	}
+	if js.busy() != 0 {
+		t.Fatal("slot not freed")
+	}
+}
+
+func TestRetries(t *testing.T) {
+	r := newRetries()
+	uid := types.UID("u1")
+	if due, _ := r.due(uid, 1); !due {
+		t.Fatal("a fresh image is due")
+	}
+	waits := []time.Duration{}
+	for range 8 {
+		waits = append(waits, r.failed(uid, 1, false))
+	}
+	for i := 1; i < len(waits); i++ {
+		if waits[i] < waits[i-1] || waits[i] > maxBackoff {
+			t.Fatalf("backoff %v not rising up to %v", waits, maxBackoff)
+		}
+	}
+	if due, wait := r.due(uid, 1); due || wait <= 0 {
+		t.Errorf("after a failure: due %t wait %v", due, wait)
+	}
+	if due, _ := r.due(uid, 2); !due {
+		t.Error("a new generation is due at once")
+	}
+	if wait := r.failed(uid, 2, true); wait != 0 {
+		t.Errorf("a permanent failure waits %v", wait)
+	}
+	if due, wait := r.due(uid, 2); due || wait != 0 {
+		t.Errorf("a permanent failure: due %t wait %v, want never", due, wait)
+	}
+	r.forget(uid)
+	if due, _ := r.due(uid, 2); !due {
+		t.Error("forgotten image not due")
+	}
+}
