@@ -13,10 +13,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -211,7 +213,7 @@ func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, l
 		// The registry's own metrics live in the default registry; the
 		// provisioning controller's (workqueue, API client requests) in
 		// controller-runtime's.
-		gatherers := prometheus.Gatherers{prometheus.DefaultGatherer, metrics.Registry, ctrlmetrics.Registry}
+		gatherers := prometheus.Gatherers{prometheus.DefaultGatherer, metrics.Registry, withoutRuntime{ctrlmetrics.Registry}}
 		mux.Handle(path, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 	}
 	ln, err := net.Listen("tcp", d.Addr)
@@ -222,6 +224,22 @@ func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, l
 	go func() { errc <- s.Serve(ln) }()
 	fmt.Fprintf(log, "dvcr serve: debug endpoint listening on %s\n", ln.Addr())
 	return s, nil
+}
+
+// withoutRuntime drops the Go runtime and process families from a
+// gatherer: controller-runtime registers its own copies of the ones the
+// default registry already serves, and a family served twice fails /metrics.
+type withoutRuntime struct{ g prometheus.Gatherer }
+
+func (w withoutRuntime) Gather() ([]*dto.MetricFamily, error) {
+	families, err := w.g.Gather()
+	kept := families[:0]
+	for _, f := range families {
+		if !strings.HasPrefix(f.GetName(), "go_") && !strings.HasPrefix(f.GetName(), "process_") {
+			kept = append(kept, f)
+		}
+	}
+	return kept, err
 }
 
 // startAdmin serves the admin endpoint on dvcr.adminSocket (mode 0600).
