@@ -18,6 +18,7 @@ import (
 const (
 	slotWait        = 2 * time.Second  // all import slots busy
 	sourceWait      = 5 * time.Second  // an ObjectRef source not Ready yet
+	runningWait     = 2 * time.Second  // an import running: look again once it may have ended
 	readyCheckEvery = 10 * time.Minute // a Ready image's data still in DVCR
 )
 
@@ -50,15 +51,18 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if j := r.c.jobs.get(key); j != nil {
 		if j.uid == obj.GetUID() && j.gen == obj.GetGeneration() {
-			return ctrl.Result{}, nil // running; it reports for itself
+			// Running; it reports for itself. Its last status write (Failed,
+			// to be retried) comes before it frees its slot, so the event of
+			// that write finds it still here: look again later.
+			return ctrl.Result{RequeueAfter: runningWait}, nil
 		}
 		r.c.jobs.stop(key) // the spec changed before Ready: start over
 	}
-	if st.Phase == v1alpha2.PhaseFailed && st.ObservedGeneration == obj.GetGeneration() {
-		due, wait := r.c.retries.due(obj.GetUID(), obj.GetGeneration())
-		if !due {
-			return ctrl.Result{RequeueAfter: wait}, nil
-		}
+	// A failed generation waits for its retry even when the cache does not
+	// show the Failed status yet (it may still show the Provisioning the
+	// failed import wrote first): the phase alone would start it at once.
+	if due, wait := r.c.retries.due(obj.GetUID(), obj.GetGeneration()); !due {
+		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	if obj.ImageSpec().DataSource.Type == v1alpha2.DataSourceUpload {
 		return r.c.waitForUpload(ctx, r.kind, key, obj)
