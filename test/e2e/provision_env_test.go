@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -128,6 +129,45 @@ func (e *provEnv) waitPhase(t *testing.T, ns, name, phase string, timeout time.D
 	return nil
 }
 
+// waitFor polls the image until ok says so, failing after timeout.
+func (e *provEnv) waitFor(t *testing.T, ns, name, what string, timeout time.Duration, ok func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var obj *unstructured.Unstructured
+	for time.Now().Before(deadline) {
+		if obj = e.image(t, ns, name); ok(obj) {
+			return obj
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s/%s: not %s within %s: phase %q, %s\nserver:\n%s", ns, name, what, timeout, status(obj, "phase"), conditions(obj), e.srv.Stderr())
+	return nil
+}
+
+// randomData is n random bytes.
+func randomData(t *testing.T, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// httpCVI is a ClusterVirtualImage manifest with an HTTP source.
+func httpCVI(name, url string) string {
+	return fmt.Sprintf(`apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: ClusterVirtualImage
+metadata:
+  name: %s
+spec:
+  dataSource:
+    type: HTTP
+    http:
+      url: %s
+`, name, url)
+}
+
 // status reads a string at status.<path...>.
 func status(obj *unstructured.Unstructured, path ...string) string {
 	if obj == nil {
@@ -181,11 +221,12 @@ type fileServer struct {
 	running atomic.Int32
 	peak    atomic.Int32
 	mu      sync.Mutex
+	gets    map[string]int // requests per path
 }
 
 func newFileServer(t *testing.T, rate int) *fileServer {
 	t.Helper()
-	fs := &fileServer{files: map[string][]byte{}, rate: rate}
+	fs := &fileServer{files: map[string][]byte{}, rate: rate, gets: map[string]int{}}
 	fs.Server = httptest.NewServer(http.HandlerFunc(fs.serve))
 	t.Cleanup(fs.Close)
 	return fs
@@ -199,9 +240,17 @@ func (fs *fileServer) add(name string, data []byte) string {
 	return fs.URL + "/" + name
 }
 
+// hits is the number of requests for /name so far.
+func (fs *fileServer) hits(name string) int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.gets["/"+name]
+}
+
 func (fs *fileServer) serve(w http.ResponseWriter, r *http.Request) {
 	fs.mu.Lock()
 	data, ok := fs.files[r.URL.Path]
+	fs.gets[r.URL.Path]++
 	fs.mu.Unlock()
 	if !ok {
 		http.NotFound(w, r)
