@@ -268,11 +268,13 @@ func (fs *fileServer) serve(w http.ResponseWriter, r *http.Request) {
 	const piece = 256 << 10
 	for off := 0; off < len(data); off += piece {
 		end := min(off+piece, len(data))
-		if _, err := w.Write(data[off:end]); err != nil {
-			return
-		}
+		// Paced before each piece, not after the last one: a handler still
+		// counted in running is one whose client has not got everything.
 		if fs.rate > 0 {
 			time.Sleep(time.Duration(float64(end-off) / float64(fs.rate) * float64(time.Second)))
+		}
+		if _, err := w.Write(data[off:end]); err != nil {
+			return
 		}
 	}
 }
