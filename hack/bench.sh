@@ -8,13 +8,16 @@
 #   gc check:  10,000 resources (real kube-apiserver) and 10,000 repositories
 #   import:    `dvcr import` of a 1 GiB raw image over HTTP, raw/gz/xz, against
 #              `curl -o` and upstream's monolithic push of the same bytes
+#   provision: 50 ClusterVirtualImages of 64 MiB (real kube-apiserver, the
+#              controller in `dvcr serve`) against `dvcr import` of the same
+#              files: overhead per image, API requests, RSS
 #
 # BENCH_TESTS=REGEX runs only those tests (e.g. BENCH_TESTS=TestBenchImport);
 # the other sections are then copied from their last reports, with their dates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-tests=${BENCH_TESTS:-'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck|TestBenchImport'}
+tests=${BENCH_TESTS:-'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck|TestBenchImport|TestBenchProvision'}
 start=$(date +%s)
 
 "$GO" build -o bin/dvcr ./cmd/dvcr
@@ -42,7 +45,7 @@ set -e
 	echo
 	echo "Written by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $("$GO" version | cut -d' ' -f3-4). Whole run: $(( $(date +%s) - start ))s${BENCH_TESTS:+ (BENCH_TESTS=$BENCH_TESTS: only those rerun)}."
 	echo
-	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md docs/bench-import.md; do
+	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md docs/bench-import.md docs/bench-provision.md; do
 		echo
 		if [[ $part -nt bin/bench.stamp ]]; then
 			sed -e '1s/^# /## /' -e '2,$s/^## /### /' "$part"
