@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/dvcr/dvcr/importer"
@@ -25,22 +26,30 @@ var errReplaced = errors.New("resource replaced")
 // patchStatus applies mutate to the resource's status and writes the change
 // through the status subresource (a CRD without one gets a plain patch).
 // With uid set, a resource of another UID is left alone.
+//
+// The resource is read from the API server, not the cache, and the patch
+// carries its resourceVersion (retried on a conflict): a merge patch is the
+// difference from what was read, so from a stale copy it would leave out a
+// field that only looks unchanged (a Failed phase over the Provisioning
+// written a moment before would not be sent).
 func (c *Controller) patchStatus(ctx context.Context, k kindInfo, key types.NamespacedName, uid types.UID, mutate func(v1alpha2.Image)) error {
-	obj := k.newObject()
-	if err := c.client.Get(ctx, key, obj); err != nil {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj := k.newObject()
+		if err := c.reader.Get(ctx, key, obj); err != nil {
+			return err
+		}
+		if uid != "" && obj.GetUID() != uid {
+			return errReplaced
+		}
+		orig := obj.DeepCopyObject().(client.Object)
+		mutate(obj)
+		patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
+		err := c.client.Status().Patch(ctx, obj, patch)
+		if apierrors.IsNotFound(err) && obj.GetUID() != "" {
+			err = c.client.Patch(ctx, obj, patch)
+		}
 		return err
-	}
-	if uid != "" && obj.GetUID() != uid {
-		return errReplaced
-	}
-	orig := obj.DeepCopyObject().(client.Object)
-	mutate(obj)
-	patch := client.MergeFrom(orig)
-	err := c.client.Status().Patch(ctx, obj, patch)
-	if apierrors.IsNotFound(err) && obj.GetUID() != "" {
-		err = c.client.Patch(ctx, obj, patch)
-	}
-	return err
+	})
 }
 
 // setCondition sets one condition of the image's status.
@@ -99,7 +108,7 @@ func readyStatus(obj v1alpha2.Image, res *importer.Result, target string, gen in
 	st.Format = res.Format
 	st.CDROM = &res.CDROM
 	st.Target = &v1alpha2.Target{RegistryURL: target}
-	st.ImportDuration = took.Round(time.Second).String()
+	st.ImportDuration = took.Round(100 * time.Millisecond).String()
 	st.SourceUID = sourceUID
 	if st.DownloadSpeed == nil {
 		st.DownloadSpeed = &v1alpha2.DownloadSpeed{}

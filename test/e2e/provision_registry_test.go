@@ -89,10 +89,11 @@ spec:
 		if !strings.Contains(msg, "imagePullSecret") || !strings.Contains(msg, "retrying in 10s") {
 			t.Errorf("Ready condition message %q: want a hint at the secret and a retry in 10s", msg)
 		}
-		// The retry happens 10 s later: its failure announces a longer wait.
-		e.waitFor(t, "", "denied", "failed again after the retry", 30*time.Second, func(o *unstructured.Unstructured) bool {
+		// The retry happens 10 s later: it fails again (phase Failed, not
+		// left Provisioning) and announces a longer wait.
+		e.waitFor(t, "", "denied", "Failed again after the retry", 25*time.Second, func(o *unstructured.Unstructured) bool {
 			_, m := condition(o, "Ready")
-			return status(o, "phase") == "Failed" && (strings.Contains(m, "retrying in 20s") || strings.Contains(m, "retrying in 40s"))
+			return status(o, "phase") == "Failed" && strings.Contains(m, "retrying in 20s")
 		})
 		assertNoTag(t, e.srv, "cvi/denied")
 	})
