@@ -32,7 +32,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/provisioning/upload"
@@ -73,6 +75,7 @@ type Controller struct {
 	jobs     *jobs
 	retries  *retries
 	tokens   tokens
+	waiting  *waitList
 	log      logr.Logger
 	ctx      context.Context // the manager's, for imports outliving a reconcile
 }
@@ -93,7 +96,14 @@ func New(opts Options) (*Controller, error) {
 	if err := v1alpha2.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	mgr, err := ctrl.NewManager(opts.RESTConfig, ctrl.Options{
+	rc := rest.CopyConfig(opts.RESTConfig)
+	if rc.QPS == 0 {
+		// client-go's default of 5 requests/s queues the status writes of a
+		// few dozen images for seconds; the API server's own fairness is the
+		// limit that matters.
+		rc.QPS, rc.Burst = 50, 100
+	}
+	mgr, err := ctrl.NewManager(rc, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        log,
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
@@ -116,14 +126,17 @@ func New(opts Options) (*Controller, error) {
 		jobs:     newJobs(opts.Concurrency),
 		retries:  newRetries(),
 		tokens:   tokens{byKey: map[objectKey]string{}},
+		waiting:  newWaitList(),
 		log:      log,
 		ctx:      context.Background(),
 	}
+	c.jobs.onFree = c.waiting.wake
 	for _, k := range []kindInfo{cviKind, viKind} {
 		r := &reconciler{c: c, kind: k}
 		err := ctrl.NewControllerManagedBy(mgr).
 			Named(string(k.kind)).
 			For(k.newObject()).
+			WatchesRawSource(source.Channel(c.waiting.channel(k), &handler.EnqueueRequestForObject{})).
 			WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 			Complete(r)
 		if err != nil {
@@ -149,6 +162,7 @@ func (c *Controller) forget(key objectKey, uid types.UID) {
 	c.retireToken(key)
 	if uid != "" {
 		c.retries.forget(uid)
+		c.jobs.seenReady(uid)
 	}
 }
 

@@ -58,6 +58,9 @@ func (c *Controller) finishImport(k kindInfo, key types.NamespacedName, j *job, 
 		werr := c.patchStatus(ctx, k, key, j.uid, func(obj v1alpha2.Image) {
 			readyStatus(obj, res, c.targetURL(c.repository(k, obj)), j.gen, time.Since(start), sourceUID)
 		})
+		if werr == nil {
+			c.jobs.markReady(j.uid, j.gen)
+		}
 		c.logWriteError(key, werr)
 		c.recorder.Eventf(target, corev1.EventTypeNormal, v1alpha2.ReasonReady, "Image ready: %s, %d bytes stored, %d bytes unpacked", res.Format, res.StoredBytes, res.UnpackedBytes)
 		return

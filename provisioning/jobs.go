@@ -26,10 +26,40 @@ type jobs struct {
 	limit   int
 	used    int
 	running map[objectKey]*job
+	// ready holds the generation each resource's last import made Ready,
+	// until the cache shows it: a look at the resource in between must not
+	// take the Provisioning it still shows for an import to start.
+	ready map[types.UID]int64
+	// onFree is called (outside the lock) when a slot frees.
+	onFree func()
 }
 
 func newJobs(limit int) *jobs {
-	return &jobs{limit: limit, running: map[objectKey]*job{}}
+	return &jobs{limit: limit, running: map[objectKey]*job{}, ready: map[types.UID]int64{}}
+}
+
+// markReady records that generation gen of uid was imported.
+func (js *jobs) markReady(uid types.UID, gen int64) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	js.ready[uid] = gen
+}
+
+// readyNotSeen reports whether generation gen of uid was imported although
+// the caller's (cached) copy does not say so yet.
+func (js *jobs) readyNotSeen(uid types.UID, gen int64) bool {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	g, ok := js.ready[uid]
+	return ok && g == gen
+}
+
+// seenReady drops the record once the cache shows Ready (or the resource
+// is gone).
+func (js *jobs) seenReady(uid types.UID) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	delete(js.ready, uid)
 }
 
 // get is the job running for key, if any.
@@ -59,7 +89,6 @@ func (js *jobs) start(parent context.Context, key objectKey, uid types.UID, gen 
 // finish is called by the job's goroutine when it ends.
 func (js *jobs) finish(j *job) {
 	js.mu.Lock()
-	defer js.mu.Unlock()
 	if j.counted {
 		js.used--
 	}
@@ -68,6 +97,11 @@ func (js *jobs) finish(j *job) {
 	}
 	j.cancel()
 	close(j.done)
+	onFree := js.onFree
+	js.mu.Unlock()
+	if j.counted && onFree != nil {
+		onFree()
+	}
 }
 
 // stop cancels the job of key and waits (bounded) for it to end, so that a

@@ -15,7 +15,7 @@ func TestJobsSlots(t *testing.T) {
 	ctx := context.Background()
 	key := func(n string) objectKey { return objectKey{kind: registry.KindCVI, name: n} }
 	a, _, ok1 := js.start(ctx, key("a"), "ua", 1, true)
-	_, _, ok2 := js.start(ctx, key("b"), "ub", 1, true)
+	b, _, ok2 := js.start(ctx, key("b"), "ub", 1, true)
 	_, _, ok3 := js.start(ctx, key("c"), "uc", 1, true)
 	if !ok1 || !ok2 || ok3 {
 		t.Fatalf("slots: %t %t %t, want two of two", ok1, ok2, ok3)
@@ -23,16 +23,44 @@ func TestJobsSlots(t *testing.T) {
 	if _, _, ok := js.start(ctx, key("upload"), "uu", 1, false); !ok {
 		t.Fatal("an uncounted job (an upload) must not need a slot")
 	}
-	js.stop(key("b")) // cancelled but not finished: its slot is still held
-	if got := js.busy(); got != 2 {
-		t.Fatalf("busy %d after a cancel without finish, want 2", got)
+	stopped := make(chan struct{})
+	go func() { js.stop(key("b")); close(stopped) }()
+	time.Sleep(20 * time.Millisecond)
+	if got := js.busy(); got != 2 { // cancelled but not ended: its slot is still held
+		t.Fatalf("busy %d after a cancel before the job ended, want 2", got)
 	}
+	js.finish(b)
+	<-stopped
 	js.finish(a)
 	if _, _, ok := js.start(ctx, key("c"), "uc", 1, true); !ok {
 		t.Fatal("no slot after a job finished")
 	}
+	if _, _, ok := js.start(ctx, key("d"), "ud", 1, true); !ok {
+		t.Fatal("two slots free after two jobs ended")
+	}
 	if js.get(key("a")) != nil {
 		t.Error("a finished job is still listed")
+	}
+}
+
+func TestJobsWakeWhenASlotFrees(t *testing.T) {
+	js := newJobs(1)
+	woken := 0
+	js.onFree = func() { woken++ }
+	j, _, _ := js.start(context.Background(), objectKey{kind: registry.KindCVI, name: "a"}, "u", 1, true)
+	u, _, _ := js.start(context.Background(), objectKey{kind: registry.KindCVI, name: "up"}, "u2", 1, false)
+	js.finish(u) // an upload holds no slot: nobody to wake
+	js.finish(j)
+	if woken != 1 {
+		t.Fatalf("onFree called %d times, want once", woken)
+	}
+	js.markReady("u", 1)
+	if !js.readyNotSeen("u", 1) || js.readyNotSeen("u", 2) {
+		t.Fatal("readyNotSeen: want generation 1 only")
+	}
+	js.seenReady("u")
+	if js.readyNotSeen("u", 1) {
+		t.Fatal("still recorded after seenReady")
 	}
 }
 

@@ -49,6 +49,9 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if st.Phase == v1alpha2.PhaseReady {
 		return r.ready(ctx, key, obj)
 	}
+	if r.c.jobs.readyNotSeen(obj.GetUID(), obj.GetGeneration()) {
+		return ctrl.Result{RequeueAfter: time.Second}, nil // imported; the cache has not caught up
+	}
 	if j := r.c.jobs.get(key); j != nil {
 		if j.uid == obj.GetUID() && j.gen == obj.GetGeneration() {
 			// Running; it reports for itself. Its last status write (Failed,
@@ -87,6 +90,7 @@ func (r *reconciler) startImport(ctx context.Context, key objectKey, obj v1alpha
 	j, jctx, ok := r.c.jobs.start(r.c.mgrContext(), key, obj.GetUID(), obj.GetGeneration(), true)
 	if !ok {
 		p.cleanup()
+		r.c.waiting.add(key)
 		msg := fmt.Sprintf("%d imports are running (dvcr.provisioning.concurrency); this one starts when one ends", r.c.opts.Concurrency)
 		return ctrl.Result{RequeueAfter: slotWait}, r.pending(ctx, nn, obj, v1alpha2.ReasonQueued, msg)
 	}
@@ -139,6 +143,7 @@ func (r *reconciler) terminating(ctx context.Context, key objectKey, obj v1alpha
 // ready leaves a Ready image alone: a spec changed after Ready is reported,
 // not acted on; and now and then it checks the image is still in DVCR.
 func (r *reconciler) ready(ctx context.Context, key objectKey, obj v1alpha2.Image) (ctrl.Result, error) {
+	r.c.jobs.seenReady(obj.GetUID())
 	nn := types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()}
 	st := obj.ImageStatus()
 	if obj.GetGeneration() != st.ObservedGeneration && readyReason(obj) != v1alpha2.ReasonSpecImmutable {
