@@ -53,10 +53,7 @@ func TestProvisionFailures(t *testing.T) {
 			if reason != "ProvisioningFailed" {
 				t.Errorf("Ready reason %q, want ProvisioningFailed", reason)
 			}
-			for _, w := range append(c.want, c.name) {
-				if w == c.name {
-					continue
-				}
+			for _, w := range c.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("Ready message does not say %q: %s", w, msg)
 				}

@@ -41,9 +41,6 @@ spec:
 	e.apply(t, httpCVI("base", url))
 	cvi := e.waitPhase(t, "", "base", "Ready", time.Minute)
 	blobs := countBlobs(t, e.srv)
-	if st := status(e.image(t, "project", "copy"), "phase"); st == "Ready" {
-		t.Log("the VirtualImage became Ready as fast as its source")
-	}
 	vi := e.waitPhase(t, "project", "copy", "Ready", time.Minute)
 
 	if got := countBlobs(t, e.srv); got != blobs {
