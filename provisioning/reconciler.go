@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -103,6 +104,7 @@ func (r *reconciler) pending(ctx context.Context, nn types.NamespacedName, obj v
 	if obj.ImageStatus().Phase == v1alpha2.PhasePending && readyReason(obj) == reason {
 		return nil
 	}
+	r.c.recorder.Event(obj, corev1.EventTypeNormal, reason, msg)
 	return r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
 		o.ImageStatus().Phase = v1alpha2.PhasePending
 		o.ImageStatus().ObservedGeneration = o.GetGeneration()

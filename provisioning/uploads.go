@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -50,6 +51,11 @@ func (c *Controller) waitForUpload(ctx context.Context, k kindInfo, key objectKe
 	c.opts.Uploads.Register(token, &receiver{c: c, k: k, key: key, nn: nn, uid: obj.GetUID(), gen: obj.GetGeneration()})
 	urls := c.uploadURLs(token)
 	if !waiting || st.ImageUploadURLs == nil || *st.ImageUploadURLs != *urls {
+		if st.Phase != v1alpha2.PhaseWaitForUserUpload {
+			// The URLs (and their token) are in the status only: events are
+			// read more widely.
+			c.recorder.Event(obj, corev1.EventTypeNormal, v1alpha2.ReasonWaitForUserUpload, "Waiting for the upload to the URLs in status.imageUploadURLs")
+		}
 		err = c.patchStatus(ctx, k, nn, obj.GetUID(), func(o v1alpha2.Image) {
 			s := o.ImageStatus()
 			s.Phase = v1alpha2.PhaseWaitForUserUpload

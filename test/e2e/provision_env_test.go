@@ -34,11 +34,17 @@ type provEnv struct {
 
 func newProvEnv(t *testing.T, provisioning string) *provEnv {
 	t.Helper()
-	cluster := envtest.Start(t)
+	return newProvEnvOn(t, envtest.Start(t), provisioning)
+}
+
+// newProvEnvOn starts dvcr serve with provisioning against cluster. The
+// controller runs under leader election (POD_NAMESPACE), as in a pod.
+func newProvEnvOn(t *testing.T, cluster *envtest.Cluster, provisioning string) *provEnv {
+	t.Helper()
 	kubeconfig := cluster.Kubeconfig(t)
 	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{
 		DVCR: "  registryHost: dvcr.test\n  provisioning:\n    enabled: true\n" + provisioning,
-		Env:  []string{"KUBECONFIG=" + kubeconfig},
+		Env:  []string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=default"},
 	})
 	return &provEnv{cluster: cluster, srv: srv, kubeconfig: kubeconfig}
 }

@@ -70,6 +70,10 @@ spec:
 	if err != nil || !regexp.MustCompile(`ubuntu-24-04\s+Ready\s+false\s+100%`).MatchString(out) {
 		t.Errorf("kubectl get cvi: %v\n%s", err, out)
 	}
+	events, err := e.kubectl(t, "", "get", "events", "-A", "--field-selector", "involvedObject.name=ubuntu-24-04")
+	if err != nil || !strings.Contains(events, "Importing from") || !strings.Contains(events, "Image ready") {
+		t.Errorf("events of the image: %v\n%s", err, events)
+	}
 }
 
 // assertWatchedProgress: `kubectl get -w` showed Provisioning with progress
