@@ -285,11 +285,25 @@ func serialized(progress func(string)) func(string) {
 	}
 }
 
+// driverOwner is a live registry that can hand over its storage driver.
+type driverOwner interface {
+	Driver() storagedriver.StorageDriver
+}
+
+// collectorDriver is the live registry's own driver when it has one (an
+// inmemory store exists once per driver), else a new one.
+func collectorDriver(ctx context.Context, cfg *config.Config, live LiveRegistry) (storagedriver.StorageDriver, error) {
+	if owner, ok := live.(driverOwner); ok && owner.Driver() != nil {
+		return owner.Driver(), nil
+	}
+	return storage.OpenDriver(ctx, cfg)
+}
+
 // NewCollector builds a collector for the configured storage. live is the
 // registry of this process, or nil to work offline on storage; restConfig
 // is called at each run to reach the cluster.
 func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, restConfig func() (*rest.Config, error)) (*Collector, error) {
-	driver, err := storage.OpenDriver(ctx, cfg)
+	driver, err := collectorDriver(ctx, cfg, live)
 	if err != nil {
 		return nil, err
 	}

@@ -9,19 +9,19 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/health"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	gorhandlers "github.com/gorilla/handlers"
 	"github.com/sirupsen/logrus"
 
 	// Storage drivers and access controllers linked into DVCR.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	_ "github.com/distribution/distribution/v3/registry/auth/token"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 
 	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/storage/drivers"
 )
 
 // Server is the embedded distribution registry with DVCR's middleware. It is
@@ -34,6 +34,12 @@ type Server struct {
 	first   *handlers.App // runs the health checks; lives as long as the server
 	current atomic.Pointer[appInstance]
 	handler http.Handler
+	// driver is the one storage driver of the process: every build of the
+	// application and the garbage collector use it.
+	driver storagedriver.StorageDriver
+	// appConfig is the registry configuration with the storage section
+	// pointing at driver.
+	appConfig *configuration.Configuration
 }
 
 // appInstance is one build of the distribution application. Requests hold
@@ -56,6 +62,14 @@ func NewServer(ctx context.Context, cfg *config.Config) (*Server, error) {
 		gate:   NewGate(config.DefaultRetryAfter),
 		health: health.NewRegistry(),
 	}
+	driver, err := drivers.Open(ctx, cfg.Registry.Storage)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRegistrySetup, err)
+	}
+	s.driver = driver
+	appConfig := *cfg.Registry
+	appConfig.Storage = drivers.Share(cfg.Registry.Storage, driver)
+	s.appConfig = &appConfig
 	app, err := s.newApp()
 	if err != nil {
 		return nil, err
@@ -77,7 +91,7 @@ func (s *Server) newApp() (app *handlers.App, err error) {
 			err = fmt.Errorf("%w: %s: %v", ErrRegistrySetup, s.cfg.Source, r)
 		}
 	}()
-	withReplacingRegisterer(func() { app = handlers.NewApp(s.ctx, s.cfg.Registry) })
+	withReplacingRegisterer(func() { app = handlers.NewApp(s.ctx, s.appConfig) })
 	return app, nil
 }
 
@@ -94,6 +108,9 @@ func (s *Server) buildHandler() http.Handler {
 	}
 	return recoverPanics(h)
 }
+
+// Driver is the storage driver the registry serves from.
+func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
 
 // Handler is the registry's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
