@@ -8,7 +8,7 @@ import (
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/units"
 )
@@ -16,11 +16,11 @@ import (
 // CheckReport is what `dvcr-cleaner gc check` prints: the registry's and the
 // cluster's contents, the volume's space and what a run would delete.
 type CheckReport struct {
-	Registry  map[registry.Kind]int `json:"registry"`
-	Cluster   map[registry.Kind]int `json:"cluster"`
-	Unmanaged int                   `json:"unmanagedRepositories"`
-	Usage     *storage.Usage        `json:"usage,omitempty"`
-	Eligible  []EligibleImage       `json:"eligible"`
+	Registry  map[naming.Kind]int `json:"registry"`
+	Cluster   map[naming.Kind]int `json:"cluster"`
+	Unmanaged int                 `json:"unmanagedRepositories"`
+	Usage     *storage.Usage      `json:"usage,omitempty"`
+	Eligible  []EligibleImage     `json:"eligible"`
 }
 
 // EligibleImage is one row of the report.
@@ -35,13 +35,13 @@ type EligibleImage struct {
 // NewCheckReport assembles the report; usage may be nil when unknown.
 func NewCheckReport(inv *storage.Inventory, cluster *ClusterInventory, usage *storage.Usage, candidates []Candidate) *CheckReport {
 	r := &CheckReport{
-		Registry:  map[registry.Kind]int{},
-		Cluster:   map[registry.Kind]int{},
+		Registry:  map[naming.Kind]int{},
+		Cluster:   map[naming.Kind]int{},
 		Unmanaged: len(inv.Unmanaged),
 		Usage:     usage,
 		Eligible:  make([]EligibleImage, 0, len(candidates)),
 	}
-	for _, k := range registry.Kinds {
+	for _, k := range naming.Kinds {
 		r.Registry[k] = inv.Count(k)
 		r.Cluster[k] = cluster.Count(k)
 	}
@@ -75,9 +75,9 @@ func (r *CheckReport) WriteText(w io.Writer) error {
 	return err
 }
 
-func kindCounts(counts map[registry.Kind]int) string {
-	parts := make([]string, 0, len(registry.Kinds))
-	for _, k := range registry.Kinds {
+func kindCounts(counts map[naming.Kind]int) string {
+	parts := make([]string, 0, len(naming.Kinds))
+	for _, k := range naming.Kinds {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
 	}
 	return strings.Join(parts, ", ")

@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 )
 
 // Group and version of the platform's resources.
@@ -36,18 +36,18 @@ const DefaultPageSize = 500
 const maxListRestarts = 3
 
 // Resources maps each managed kind to its API resource.
-var Resources = map[registry.Kind]schema.GroupVersionResource{
-	registry.KindCVI: {Group: Group, Version: Version, Resource: "clustervirtualimages"},
-	registry.KindVI:  {Group: Group, Version: Version, Resource: "virtualimages"},
-	registry.KindVD:  {Group: Group, Version: Version, Resource: "virtualdisks"},
+var Resources = map[naming.Kind]schema.GroupVersionResource{
+	naming.KindCVI: {Group: Group, Version: Version, Resource: "clustervirtualimages"},
+	naming.KindVI:  {Group: Group, Version: Version, Resource: "virtualimages"},
+	naming.KindVD:  {Group: Group, Version: Version, Resource: "virtualdisks"},
 }
 
 // Resource is a live resource in the cluster.
 type Resource struct {
-	Kind      registry.Kind `json:"kind"`
-	Namespace string        `json:"namespace,omitempty"`
-	Name      string        `json:"name"`
-	Phase     string        `json:"phase,omitempty"` // VirtualDisk only
+	Kind      naming.Kind `json:"kind"`
+	Namespace string      `json:"namespace,omitempty"`
+	Name      string      `json:"name"`
+	Phase     string      `json:"phase,omitempty"` // VirtualDisk only
 }
 
 // ClusterInventory is what the cluster holds.
@@ -56,7 +56,7 @@ type ClusterInventory struct {
 }
 
 // Count is the number of resources of a kind.
-func (c *ClusterInventory) Count(kind registry.Kind) int {
+func (c *ClusterInventory) Count(kind naming.Kind) int {
 	n := 0
 	for _, r := range c.Resources {
 		if r.Kind == kind {
@@ -93,7 +93,7 @@ func NewClusterLister(cfg *rest.Config) (*ClusterLister, error) {
 // the missing kind look orphaned.
 func (l *ClusterLister) List(ctx context.Context) (*ClusterInventory, error) {
 	inv := &ClusterInventory{}
-	for _, kind := range registry.Kinds {
+	for _, kind := range naming.Kinds {
 		resources, err := l.listKind(ctx, kind)
 		if err != nil {
 			return nil, listError(kind, err)
@@ -102,14 +102,14 @@ func (l *ClusterLister) List(ctx context.Context) (*ClusterInventory, error) {
 	}
 	sort.Slice(inv.Resources, func(i, j int) bool {
 		a, b := inv.Resources[i], inv.Resources[j]
-		return registry.Prefix(a.Kind, a.Namespace)+a.Name < registry.Prefix(b.Kind, b.Namespace)+b.Name
+		return naming.Prefix(a.Kind, a.Namespace)+a.Name < naming.Prefix(b.Kind, b.Namespace)+b.Name
 	})
 	return inv, nil
 }
 
 // listKind pages through one kind, restarting from the first page when the
 // continue token expires.
-func (l *ClusterLister) listKind(ctx context.Context, kind registry.Kind) ([]Resource, error) {
+func (l *ClusterLister) listKind(ctx context.Context, kind naming.Kind) ([]Resource, error) {
 	var out []Resource
 	opts := metav1.ListOptions{Limit: l.pageSize()}
 	for restarts := 0; ; {
@@ -137,9 +137,9 @@ func (l *ClusterLister) pageSize() int64 {
 	return l.PageSize
 }
 
-func (l *ClusterLister) listPage(ctx context.Context, kind registry.Kind, opts metav1.ListOptions) ([]Resource, string, error) {
+func (l *ClusterLister) listPage(ctx context.Context, kind naming.Kind, opts metav1.ListOptions) ([]Resource, string, error) {
 	gvr := Resources[kind]
-	if kind == registry.KindVD {
+	if kind == naming.KindVD {
 		list, err := l.Dynamic.Resource(gvr).List(ctx, opts)
 		if err != nil {
 			return nil, "", err
@@ -162,7 +162,7 @@ func (l *ClusterLister) listPage(ctx context.Context, kind registry.Kind, opts m
 	return out, list.Continue, nil
 }
 
-func listError(kind registry.Kind, err error) *ListError {
+func listError(kind naming.Kind, err error) *ListError {
 	gvr := Resources[kind]
 	return &ListError{
 		Kind:     kind.ResourceKind(),

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 )
@@ -184,7 +185,7 @@ func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (
 		return nil, nil, err
 	}
 	progress(fmt.Sprintf("found %d cvi, %d vi, %d vd repositories; listing resources in the cluster",
-		inv.Count(registry.KindCVI), inv.Count(registry.KindVI), inv.Count(registry.KindVD)))
+		inv.Count(naming.KindCVI), inv.Count(naming.KindVI), inv.Count(naming.KindVD)))
 	lister, err := c.NewLister()
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrClusterList, err)

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/registry"
 )
 
@@ -57,7 +58,7 @@ func TestCollectorAlwaysLeavesReadOnly(t *testing.T) {
 	}{
 		{"success", empty, time.Minute, ""},
 		{"api failure", listerFunc(func(context.Context) (*ClusterInventory, error) {
-			return nil, listError(registry.KindCVI, errors.New("connection refused"))
+			return nil, listError(naming.KindCVI, errors.New("connection refused"))
 		}), time.Minute, "ClusterVirtualImage"},
 		{"timeout", listerFunc(func(ctx context.Context) (*ClusterInventory, error) {
 			<-ctx.Done()
@@ -161,7 +162,7 @@ func TestCollectorRemovesOrphans(t *testing.T) {
 			f.age(2 * time.Hour)
 			f.image("vi/ns/gone-3", "new", "recent") // modified within the grace period
 			c, _ := newTestCollector(listerFunc(func(context.Context) (*ClusterInventory, error) {
-				return &ClusterInventory{Resources: []Resource{{Kind: registry.KindVI, Namespace: "ns", Name: "live"}}}, nil
+				return &ClusterInventory{Resources: []Resource{{Kind: naming.KindVI, Namespace: "ns", Name: "live"}}}, nil
 			}))
 			c.Driver = f.driver
 			c.Settings.GC.GracePeriod = grace

@@ -3,7 +3,7 @@ package gc
 import (
 	"sort"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/storage"
 )
 
@@ -21,7 +21,7 @@ type Candidate struct {
 func Eligible(inv *storage.Inventory, cluster *ClusterInventory, registryHost string) []Candidate {
 	live := make(map[string]Resource, len(cluster.Resources))
 	for _, r := range cluster.Resources {
-		live[registry.RepositoryFor(registryHost, r.Kind, r.Namespace, r.Name).Path()] = r
+		live[naming.RepositoryFor(registryHost, r.Kind, r.Namespace, r.Name).Path()] = r
 	}
 	var out []Candidate
 	for _, repo := range inv.Repos {
@@ -29,7 +29,7 @@ func Eligible(inv *storage.Inventory, cluster *ClusterInventory, registryHost st
 		switch {
 		case !found:
 			out = append(out, Candidate{Repo: repo, Reason: repo.Kind.ResourceKind() + " not found"})
-		case repo.Kind == registry.KindVD && res.Phase == PhaseReady:
+		case repo.Kind == naming.KindVD && res.Phase == PhaseReady:
 			out = append(out, Candidate{Repo: repo, Reason: "VirtualDisk is Ready"})
 		}
 	}

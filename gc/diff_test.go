@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/storage"
 )
 
@@ -31,18 +31,18 @@ func TestEligible(t *testing.T) {
 		eligible string
 	}{
 		{"missing cvi", []string{"cvi/a"}, nil, "cvi/a"},
-		{"live cvi", []string{"cvi/a"}, []Resource{{Kind: registry.KindCVI, Name: "a"}}, ""},
-		{"cvi of the same name is not a vi", []string{"vi/default/a"}, []Resource{{Kind: registry.KindCVI, Name: "a"}}, "vi/default/a"},
-		{"vi in another namespace", []string{"vi/prod/a"}, []Resource{{Kind: registry.KindVI, Namespace: "default", Name: "a"}}, "vi/prod/a"},
-		{"live vi", []string{"vi/prod/a"}, []Resource{{Kind: registry.KindVI, Namespace: "prod", Name: "a"}}, ""},
+		{"live cvi", []string{"cvi/a"}, []Resource{{Kind: naming.KindCVI, Name: "a"}}, ""},
+		{"cvi of the same name is not a vi", []string{"vi/default/a"}, []Resource{{Kind: naming.KindCVI, Name: "a"}}, "vi/default/a"},
+		{"vi in another namespace", []string{"vi/prod/a"}, []Resource{{Kind: naming.KindVI, Namespace: "default", Name: "a"}}, "vi/prod/a"},
+		{"live vi", []string{"vi/prod/a"}, []Resource{{Kind: naming.KindVI, Namespace: "prod", Name: "a"}}, ""},
 		{"vd missing", []string{"vd/ns/d"}, nil, "vd/ns/d"},
-		{"vd ready", []string{"vd/ns/d"}, []Resource{{Kind: registry.KindVD, Namespace: "ns", Name: "d", Phase: PhaseReady}}, "vd/ns/d"},
-		{"vd provisioning", []string{"vd/ns/d"}, []Resource{{Kind: registry.KindVD, Namespace: "ns", Name: "d", Phase: "Provisioning"}}, ""},
-		{"vd without phase", []string{"vd/ns/d"}, []Resource{{Kind: registry.KindVD, Namespace: "ns", Name: "d"}}, ""},
-		{"legacy vi/<name> is a cvi", []string{"vi/legacy"}, []Resource{{Kind: registry.KindCVI, Name: "legacy"}}, ""},
+		{"vd ready", []string{"vd/ns/d"}, []Resource{{Kind: naming.KindVD, Namespace: "ns", Name: "d", Phase: PhaseReady}}, "vd/ns/d"},
+		{"vd provisioning", []string{"vd/ns/d"}, []Resource{{Kind: naming.KindVD, Namespace: "ns", Name: "d", Phase: "Provisioning"}}, ""},
+		{"vd without phase", []string{"vd/ns/d"}, []Resource{{Kind: naming.KindVD, Namespace: "ns", Name: "d"}}, ""},
+		{"legacy vi/<name> is a cvi", []string{"vi/legacy"}, []Resource{{Kind: naming.KindCVI, Name: "legacy"}}, ""},
 		{"legacy vi/<name> orphan", []string{"vi/legacy"}, nil, "vi/legacy"},
 		{"unmanaged never", []string{"foo/bar", "cvi/a/b"}, nil, ""},
-		{"shortened name matches", []string{registry.RepositoryFor(host, registry.KindCVI, "", long).Path()}, []Resource{{Kind: registry.KindCVI, Name: long}}, ""},
+		{"shortened name matches", []string{naming.RepositoryFor(host, naming.KindCVI, "", long).Path()}, []Resource{{Kind: naming.KindCVI, Name: long}}, ""},
 		{"sorted by path", []string{"vi/default/z", "cvi/b", "vd/default/a"}, nil, "cvi/b vd/default/a vi/default/z"},
 	}
 	for _, tc := range cases {
@@ -63,8 +63,8 @@ func TestEligible(t *testing.T) {
 func TestCheckReportText(t *testing.T) {
 	gib := func(f float64) uint64 { return uint64(f * (1 << 30)) }
 	report := &CheckReport{
-		Registry: map[registry.Kind]int{registry.KindCVI: 2, registry.KindVI: 5, registry.KindVD: 1},
-		Cluster:  map[registry.Kind]int{registry.KindCVI: 1, registry.KindVI: 5, registry.KindVD: 11},
+		Registry: map[naming.Kind]int{naming.KindCVI: 2, naming.KindVI: 5, naming.KindVD: 1},
+		Cluster:  map[naming.Kind]int{naming.KindCVI: 1, naming.KindVI: 5, naming.KindVD: 11},
 		Usage:    &storage.Usage{Total: gib(36.3), Used: gib(13.1), Available: gib(22.4)},
 		Eligible: []EligibleImage{
 			{Kind: "ClusterVirtualImage", Name: "debian-12"},

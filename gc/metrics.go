@@ -3,7 +3,7 @@ package gc
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 )
 
 // Metrics are the collector's Prometheus metrics, in a registry of their
@@ -78,7 +78,7 @@ func (m *Metrics) observe(r *Result) {
 }
 
 func kindLabel(resourceKind string) string {
-	if k, err := registry.ParseKind(resourceKind); err == nil {
+	if k, err := naming.ParseKind(resourceKind); err == nil {
 		return string(k)
 	}
 	return resourceKind

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 )
 
 func TestParseRepository(t *testing.T) {
@@ -17,7 +17,7 @@ func TestParseRepository(t *testing.T) {
 		{"cvi/ubuntu", "cvi/ubuntu", "", false},
 		{"vi/default/ubuntu:v2", "vi/default/ubuntu", "v2", false},
 		{"vd/prod/root-disk", "vd/prod/root-disk", "", false},
-		{"vi/ns/" + long, registry.RepositoryFor("dvcr.example", registry.KindVI, "ns", long).Path(), "", false},
+		{"vi/ns/" + long, naming.RepositoryFor("dvcr.example", naming.KindVI, "ns", long).Path(), "", false},
 		{"foo/bar", "", "", true},
 		{"cvi/a/b", "", "", true},
 		{"vi/only-name", "", "", true},

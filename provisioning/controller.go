@@ -37,9 +37,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/dvcr/dvcr/importer/registryclient"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/provisioning/upload"
 	"github.com/dvcr/dvcr/provisioning/v1alpha2"
-	"github.com/dvcr/dvcr/registry"
 )
 
 // Options configure the controller.
@@ -167,7 +167,7 @@ func (c *Controller) forget(key objectKey, uid types.UID) {
 }
 
 // imageLost tells whether a Ready image's tag is gone from the registry.
-func (c *Controller) imageLost(ctx context.Context, repo registry.Repository) (bool, error) {
+func (c *Controller) imageLost(ctx context.Context, repo naming.Repository) (bool, error) {
 	client, err := registryclient.New(ctx, "dvcr.local", []string{repo.Path()}, registryclient.Options{Transport: c.opts.Registry})
 	if err != nil {
 		return false, err
@@ -180,11 +180,11 @@ func (c *Controller) imageLost(ctx context.Context, repo registry.Repository) (b
 }
 
 // repository is where an image's data goes in DVCR.
-func (c *Controller) repository(k kindInfo, obj v1alpha2.Image) registry.Repository {
-	return registry.RepositoryFor(c.opts.RegistryHost, k.kind, obj.GetNamespace(), obj.GetName())
+func (c *Controller) repository(k kindInfo, obj v1alpha2.Image) naming.Repository {
+	return naming.RepositoryFor(c.opts.RegistryHost, k.kind, obj.GetNamespace(), obj.GetName())
 }
 
 // targetURL is status.target.registryURL of an image.
-func (c *Controller) targetURL(repo registry.Repository) string {
+func (c *Controller) targetURL(repo naming.Repository) string {
 	return c.opts.RegistryURL + "/" + repo.Path() + ":latest"
 }

@@ -7,13 +7,13 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 )
 
 func TestJobsSlots(t *testing.T) {
 	js := newJobs(2)
 	ctx := context.Background()
-	key := func(n string) objectKey { return objectKey{kind: registry.KindCVI, name: n} }
+	key := func(n string) objectKey { return objectKey{kind: naming.KindCVI, name: n} }
 	a, _, ok1 := js.start(ctx, key("a"), "ua", 1, true)
 	b, _, ok2 := js.start(ctx, key("b"), "ub", 1, true)
 	_, _, ok3 := js.start(ctx, key("c"), "uc", 1, true)
@@ -47,8 +47,8 @@ func TestJobsWakeWhenASlotFrees(t *testing.T) {
 	js := newJobs(1)
 	woken := 0
 	js.onFree = func() { woken++ }
-	j, _, _ := js.start(context.Background(), objectKey{kind: registry.KindCVI, name: "a"}, "u", 1, true)
-	u, _, _ := js.start(context.Background(), objectKey{kind: registry.KindCVI, name: "up"}, "u2", 1, false)
+	j, _, _ := js.start(context.Background(), objectKey{kind: naming.KindCVI, name: "a"}, "u", 1, true)
+	u, _, _ := js.start(context.Background(), objectKey{kind: naming.KindCVI, name: "up"}, "u2", 1, false)
 	js.finish(u) // an upload holds no slot: nobody to wake
 	js.finish(j)
 	if woken != 1 {
@@ -66,7 +66,7 @@ func TestJobsWakeWhenASlotFrees(t *testing.T) {
 
 func TestJobsStopWaitsForTheJob(t *testing.T) {
 	js := newJobs(1)
-	k := objectKey{kind: registry.KindVI, namespace: "ns", name: "x"}
+	k := objectKey{kind: naming.KindVI, namespace: "ns", name: "x"}
 	j, ctx, _ := js.start(context.Background(), k, "u", 1, true)
 	go func() {
 		<-ctx.Done()

@@ -1,24 +1,24 @@
 package provisioning
 
 import (
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/provisioning/v1alpha2"
-	"github.com/dvcr/dvcr/registry"
 )
 
 // kindInfo is what differs between the two kinds.
 type kindInfo struct {
-	kind      registry.Kind
+	kind      naming.Kind
 	newObject func() v1alpha2.Image
 }
 
 var (
-	cviKind = kindInfo{kind: registry.KindCVI, newObject: func() v1alpha2.Image { return &v1alpha2.ClusterVirtualImage{} }}
-	viKind  = kindInfo{kind: registry.KindVI, newObject: func() v1alpha2.Image { return &v1alpha2.VirtualImage{} }}
+	cviKind = kindInfo{kind: naming.KindCVI, newObject: func() v1alpha2.Image { return &v1alpha2.ClusterVirtualImage{} }}
+	viKind  = kindInfo{kind: naming.KindVI, newObject: func() v1alpha2.Image { return &v1alpha2.VirtualImage{} }}
 )
 
 // objectKey names a resource of a kind.
 type objectKey struct {
-	kind      registry.Kind
+	kind      naming.Kind
 	namespace string
 	name      string
 }

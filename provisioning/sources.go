@@ -14,8 +14,8 @@ import (
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/importer/diskformat"
 	"github.com/dvcr/dvcr/importer/source"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/provisioning/v1alpha2"
-	"github.com/dvcr/dvcr/registry"
 )
 
 // errSourceNotReady: an ObjectRef source that is missing or not Ready yet;
@@ -159,7 +159,7 @@ func (c *Controller) planObjectRef(ctx context.Context, p *plan, obj v1alpha2.Im
 	if src.ImageStatus().Phase != v1alpha2.PhaseReady {
 		return fmt.Errorf("%w: %s %s is %s", errSourceNotReady, ref.Kind, joinName(ns, ref.Name), phaseOrNone(src.ImageStatus().Phase))
 	}
-	p.src = "dvcr://" + registry.RepositoryFor(c.opts.RegistryHost, k.kind, ns, ref.Name).Path()
+	p.src = "dvcr://" + naming.RepositoryFor(c.opts.RegistryHost, k.kind, ns, ref.Name).Path()
 	p.sourceUID = string(src.GetUID())
 	return nil
 }

@@ -5,7 +5,7 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 )
 
 // waitList holds the images waiting for an import slot, and wakes them when
@@ -14,12 +14,12 @@ import (
 type waitList struct {
 	mu    sync.Mutex
 	keys  map[objectKey]struct{}
-	kinds map[registry.Kind]kindInfo
-	chans map[registry.Kind]chan event.GenericEvent
+	kinds map[naming.Kind]kindInfo
+	chans map[naming.Kind]chan event.GenericEvent
 }
 
 func newWaitList() *waitList {
-	w := &waitList{keys: map[objectKey]struct{}{}, kinds: map[registry.Kind]kindInfo{}, chans: map[registry.Kind]chan event.GenericEvent{}}
+	w := &waitList{keys: map[objectKey]struct{}{}, kinds: map[naming.Kind]kindInfo{}, chans: map[naming.Kind]chan event.GenericEvent{}}
 	for _, k := range []kindInfo{cviKind, viKind} {
 		w.kinds[k.kind] = k
 		w.chans[k.kind] = make(chan event.GenericEvent, 1024)

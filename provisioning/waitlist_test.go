@@ -3,14 +3,14 @@ package provisioning
 import (
 	"testing"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 )
 
 func TestWaitListWakesEachKind(t *testing.T) {
 	w := newWaitList()
-	w.add(objectKey{kind: registry.KindCVI, name: "a"})
-	w.add(objectKey{kind: registry.KindVI, namespace: "ns", name: "b"})
-	w.add(objectKey{kind: registry.KindVI, namespace: "ns", name: "b"}) // once is enough
+	w.add(objectKey{kind: naming.KindCVI, name: "a"})
+	w.add(objectKey{kind: naming.KindVI, namespace: "ns", name: "b"})
+	w.add(objectKey{kind: naming.KindVI, namespace: "ns", name: "b"}) // once is enough
 	w.wake()
 	cvi, vi := w.channel(cviKind), w.channel(viKind)
 	if len(cvi) != 1 || len(vi) != 1 {

@@ -7,8 +7,6 @@ var (
 	// ErrDrainTimeout: writes were still in flight when the drain timeout
 	// of Gate.Enter ran out. The registry is read-only nevertheless.
 	ErrDrainTimeout = errors.New("writes still in flight after drain timeout")
-	// ErrUnmanagedRepository: a repository name outside cvi/, vi/<ns>/, vd/<ns>/.
-	ErrUnmanagedRepository = errors.New("repository is outside cvi/<name>, vi/<namespace>/<name>, vd/<namespace>/<name>")
 	// ErrRegistrySetup: the registry could not be built from the configuration.
 	ErrRegistrySetup = errors.New("registry setup failed")
 )

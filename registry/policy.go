@@ -6,6 +6,8 @@ import (
 	"github.com/distribution/distribution/v3/registry/api/errcode"
 	v2 "github.com/distribution/distribution/v3/registry/api/v2"
 	"github.com/gorilla/mux"
+
+	"github.com/dvcr/dvcr/naming"
 )
 
 // Policy refuses writes to repositories outside the managed prefixes with
@@ -30,7 +32,7 @@ func (p *Policy) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if IsWrite(r) {
 			if name, ok := p.repositoryName(r); ok {
-				if _, err := ParseRepository(name); err != nil {
+				if _, err := naming.ParseRepository(name); err != nil {
 					_ = errcode.ServeJSON(w, errcode.ErrorCodeNameInvalid.WithMessage(err.Error()).WithDetail(name))
 					return
 				}

@@ -12,12 +12,12 @@ import (
 	distributionstorage "github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 )
 
 // Repo is a managed repository found in storage.
 type Repo struct {
-	registry.Repository
+	naming.Repository
 	// Path is the repository's path in storage; it differs from
 	// Repository.Path() only for legacy vi/<name> ClusterVirtualImage repos.
 	Path string
@@ -33,7 +33,7 @@ type Inventory struct {
 }
 
 // Count is the number of managed repositories of a kind.
-func (inv *Inventory) Count(kind registry.Kind) int {
+func (inv *Inventory) Count(kind naming.Kind) int {
 	n := 0
 	for _, r := range inv.Repos {
 		if r.Kind == kind {
@@ -79,11 +79,11 @@ func (inv *Inventory) add(path string) {
 // A vi/<X> repository (no namespace level) is a ClusterVirtualImage named X,
 // as older platform versions stored them.
 func ClassifyPath(path string) (Repo, bool) {
-	if repo, err := registry.ParseRepository(path); err == nil {
+	if repo, err := naming.ParseRepository(path); err == nil {
 		return Repo{Repository: repo, Path: path}, true
 	}
-	if name, ok := strings.CutPrefix(path, string(registry.KindVI)+"/"); ok && !strings.Contains(name, "/") {
-		if repo, err := registry.ParseRepository(string(registry.KindCVI) + "/" + name); err == nil {
+	if name, ok := strings.CutPrefix(path, string(naming.KindVI)+"/"); ok && !strings.Contains(name, "/") {
+		if repo, err := naming.ParseRepository(string(naming.KindCVI) + "/" + name); err == nil {
 			return Repo{Repository: repo, Path: path}, true
 		}
 	}
@@ -98,10 +98,10 @@ func isNotFound(err error) bool {
 // FindRepository returns the storage path of a managed repository: its own
 // path, or for a ClusterVirtualImage the legacy vi/<name> path when only
 // that exists. It fails with ErrRepositoryNotFound when neither exists.
-func FindRepository(ctx context.Context, driver storagedriver.StorageDriver, repo registry.Repository) (string, error) {
+func FindRepository(ctx context.Context, driver storagedriver.StorageDriver, repo naming.Repository) (string, error) {
 	candidates := []string{repo.Path()}
-	if repo.Kind == registry.KindCVI {
-		candidates = append(candidates, string(registry.KindVI)+"/"+repo.Name)
+	if repo.Kind == naming.KindCVI {
+		candidates = append(candidates, string(naming.KindVI)+"/"+repo.Name)
 	}
 	for _, p := range candidates {
 		_, err := driver.Stat(ctx, path.Join(RepositoryDir(p), "_manifests"))

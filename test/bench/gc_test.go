@@ -44,7 +44,7 @@ import (
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/test/dvcrtest"
 	"github.com/dvcr/dvcr/test/envtest"
 	"github.com/dvcr/dvcr/units"
@@ -1055,7 +1055,7 @@ func TestBenchGCCollector(t *testing.T) {
 	inv := &gc.ClusterInventory{}
 	for _, r := range ds.repos {
 		if r.live {
-			repo, err := registry.ParseRepository(r.path)
+			repo, err := naming.ParseRepository(r.path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,7 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/dvcr/dvcr/config"
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/test/dvcrtest"
 	"github.com/dvcr/dvcr/test/envtest"
 )
@@ -37,7 +37,7 @@ func newSeedScenario(t *testing.T) *seedScenario {
 	s.kubeconfig = s.cluster.Kubeconfig(t)
 	disk := dvcrtest.MakeDisk(t, "seed", "qcow2", "16M", 64*1024)
 	s.longName = "long-" + strings.Repeat("a", 240)
-	longRepo := registry.RepositoryFor(config.DefaultRegistryHost, registry.KindCVI, "", s.longName).Path()
+	longRepo := naming.RepositoryFor(config.DefaultRegistryHost, naming.KindCVI, "", s.longName).Path()
 	for _, repo := range []string{
 		"cvi/debian-12", "cvi/alpine", longRepo,
 		"vi/default/ubuntu-2204", "vi/default/win-11", "vi/default/fedora", "vi/prod/centos", "vi/prod/rocky",

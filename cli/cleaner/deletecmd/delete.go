@@ -12,7 +12,7 @@ import (
 
 	"github.com/dvcr/dvcr/admin"
 	"github.com/dvcr/dvcr/cli/cleaner/common"
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/storage"
 )
 
@@ -49,7 +49,7 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 	if err := f.output.Validate(); err != nil {
 		return err
 	}
-	kind, err := registry.ParseKind(kindArg)
+	kind, err := naming.ParseKind(kindArg)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 	if kind.Namespaced() {
 		ns = f.namespace
 	}
-	repoPath, err := storage.FindRepository(ctx, driver, registry.RepositoryFor(cfg.DVCR.RegistryHost, kind, ns, name))
+	repoPath, err := storage.FindRepository(ctx, driver, naming.RepositoryFor(cfg.DVCR.RegistryHost, kind, ns, name))
 	if err != nil {
 		return err
 	}

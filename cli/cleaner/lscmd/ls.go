@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dvcr/dvcr/cli/cleaner/common"
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/storage"
 )
 
@@ -50,7 +50,7 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 	if err := f.output.Validate(); err != nil {
 		return err
 	}
-	kind, err := registry.ParseKind(args[0])
+	kind, err := naming.ParseKind(args[0])
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 	return writeTable(streams, kind, entries)
 }
 
-func (f *flags) matches(repo storage.Repo, kind registry.Kind, args []string) bool {
+func (f *flags) matches(repo storage.Repo, kind naming.Kind, args []string) bool {
 	if repo.Kind != kind {
 		return false
 	}
@@ -89,7 +89,7 @@ func (f *flags) matches(repo storage.Repo, kind registry.Kind, args []string) bo
 	return len(args) < 2 || repo.Name == args[1]
 }
 
-func writeTable(streams common.Streams, kind registry.Kind, entries []Entry) error {
+func writeTable(streams common.Streams, kind naming.Kind, entries []Entry) error {
 	if len(entries) == 0 {
 		_, err := fmt.Fprintf(streams.Out, "No %s repositories found.\n", kind)
 		return err

@@ -1,4 +1,4 @@
-package registry_test
+package naming_test
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/naming"
 )
 
 const host = "dvcr.d8-virtualization.svc" // 26 characters
@@ -46,7 +46,7 @@ func TestShortenNameUnchanged(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := registry.ShortenName(tt.host, tt.prefix, tt.in); got != tt.in {
+			if got := naming.ShortenName(tt.host, tt.prefix, tt.in); got != tt.in {
 				t.Errorf("ShortenName changed %q (full reference %d chars) to %q", tt.in, len(fullRef(tt.host, tt.prefix, tt.in)), got)
 			}
 		})
@@ -71,7 +71,7 @@ func TestShortenNameFullLength(t *testing.T) {
 					}
 				}
 				t.Run(fmt.Sprintf("%s/%s+%d", h, p, over), func(t *testing.T) {
-					got := registry.ShortenName(h, p, in)
+					got := naming.ShortenName(h, p, in)
 					if n := len(fullRef(h, p, got)); n != 255 {
 						t.Errorf("full reference of %q is %d characters, want 255", got, n)
 					}
@@ -159,7 +159,7 @@ func TestShortenName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := registry.ShortenName(tt.host, tt.prefix, tt.in)
+			got := naming.ShortenName(tt.host, tt.prefix, tt.in)
 			if got != tt.want {
 				t.Errorf("ShortenName = %q, want %q", got, tt.want)
 			}
@@ -175,7 +175,7 @@ func TestShortenName(t *testing.T) {
 
 func TestShortenNameIndependentHash(t *testing.T) {
 	in := "ubuntu-" + nameOfLen(240)
-	got := registry.ShortenName(host, "cvi/", in)
+	got := naming.ShortenName(host, "cvi/", in)
 	h := fnv.New64a()
 	h.Write([]byte(in))
 	want := fmt.Sprintf("%016x", h.Sum64())
@@ -195,20 +195,20 @@ func TestRepositoryFor(t *testing.T) {
 	long := nameOfLen(250)
 	tests := []struct {
 		name      string
-		kind      registry.Kind
+		kind      naming.Kind
 		namespace string
 		in        string
 		wantPath  string
 	}{
-		{"cvi", registry.KindCVI, "", "ubuntu", "cvi/ubuntu"},
-		{"vi", registry.KindVI, "default", "ubuntu", "vi/default/ubuntu"},
-		{"vd", registry.KindVD, "prod", "disk-0", "vd/prod/disk-0"},
-		{"cvi long", registry.KindCVI, "", long, "cvi/" + long[:207] + "-" + fnvHex(long)},
-		{"vi long", registry.KindVI, "default", long, "vi/default/" + long[:255-26-1-11-17] + "-" + fnvHex(long)},
+		{"cvi", naming.KindCVI, "", "ubuntu", "cvi/ubuntu"},
+		{"vi", naming.KindVI, "default", "ubuntu", "vi/default/ubuntu"},
+		{"vd", naming.KindVD, "prod", "disk-0", "vd/prod/disk-0"},
+		{"cvi long", naming.KindCVI, "", long, "cvi/" + long[:207] + "-" + fnvHex(long)},
+		{"vi long", naming.KindVI, "default", long, "vi/default/" + long[:255-26-1-11-17] + "-" + fnvHex(long)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			repo := registry.RepositoryFor(host, tt.kind, tt.namespace, tt.in)
+			repo := naming.RepositoryFor(host, tt.kind, tt.namespace, tt.in)
 			if repo.Kind != tt.kind || repo.Namespace != tt.namespace {
 				t.Errorf("RepositoryFor = %+v", repo)
 			}
@@ -219,7 +219,7 @@ func TestRepositoryFor(t *testing.T) {
 				t.Errorf("full reference %d characters", n)
 			}
 			// Shortened names are still accepted by the push policy.
-			parsed, err := registry.ParseRepository(repo.Path())
+			parsed, err := naming.ParseRepository(repo.Path())
 			if err != nil {
 				t.Fatalf("ParseRepository(%q): %v", repo.Path(), err)
 			}
@@ -233,17 +233,17 @@ func TestRepositoryFor(t *testing.T) {
 func TestParseKind(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    registry.Kind
+		want    naming.Kind
 		wantErr bool
 	}{
-		{"cvi", registry.KindCVI, false},
-		{"CVI", registry.KindCVI, false},
-		{"ClusterVirtualImage", registry.KindCVI, false},
-		{"clustervirtualimage", registry.KindCVI, false},
-		{"vi", registry.KindVI, false},
-		{"VirtualImage", registry.KindVI, false},
-		{"vd", registry.KindVD, false},
-		{"VirtualDisk", registry.KindVD, false},
+		{"cvi", naming.KindCVI, false},
+		{"CVI", naming.KindCVI, false},
+		{"ClusterVirtualImage", naming.KindCVI, false},
+		{"clustervirtualimage", naming.KindCVI, false},
+		{"vi", naming.KindVI, false},
+		{"VirtualImage", naming.KindVI, false},
+		{"vd", naming.KindVD, false},
+		{"VirtualDisk", naming.KindVD, false},
 		{"", "", true},
 		{"vm", "", true},
 		{"VirtualMachine", "", true},
@@ -251,7 +251,7 @@ func TestParseKind(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			got, err := registry.ParseKind(tt.in)
+			got, err := naming.ParseKind(tt.in)
 			if (err != nil) != tt.wantErr || got != tt.want {
 				t.Errorf("ParseKind(%q) = %q, %v; want %q, error %t", tt.in, got, err, tt.want, tt.wantErr)
 			}
@@ -261,14 +261,14 @@ func TestParseKind(t *testing.T) {
 
 func TestKind(t *testing.T) {
 	tests := []struct {
-		kind       registry.Kind
+		kind       naming.Kind
 		resource   string
 		namespaced bool
 		prefix     string
 	}{
-		{registry.KindCVI, "ClusterVirtualImage", false, "cvi/"},
-		{registry.KindVI, "VirtualImage", true, "vi/ns/"},
-		{registry.KindVD, "VirtualDisk", true, "vd/ns/"},
+		{naming.KindCVI, "ClusterVirtualImage", false, "cvi/"},
+		{naming.KindVI, "VirtualImage", true, "vi/ns/"},
+		{naming.KindVD, "VirtualDisk", true, "vd/ns/"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
@@ -278,7 +278,7 @@ func TestKind(t *testing.T) {
 			if got := tt.kind.Namespaced(); got != tt.namespaced {
 				t.Errorf("Namespaced = %t", got)
 			}
-			if got := registry.Prefix(tt.kind, "ns"); got != tt.prefix {
+			if got := naming.Prefix(tt.kind, "ns"); got != tt.prefix {
 				t.Errorf("Prefix = %q", got)
 			}
 		})
@@ -288,19 +288,19 @@ func TestKind(t *testing.T) {
 func TestParseRepository(t *testing.T) {
 	valid := []struct {
 		path string
-		want registry.Repository
+		want naming.Repository
 	}{
-		{"cvi/ubuntu", registry.Repository{Kind: registry.KindCVI, Name: "ubuntu"}},
-		{"cvi/ubuntu-22.04", registry.Repository{Kind: registry.KindCVI, Name: "ubuntu-22.04"}},
-		{"cvi/0", registry.Repository{Kind: registry.KindCVI, Name: "0"}},
-		{"vi/default/ubuntu", registry.Repository{Kind: registry.KindVI, Namespace: "default", Name: "ubuntu"}},
-		{"vi/kube-system/a.b.c", registry.Repository{Kind: registry.KindVI, Namespace: "kube-system", Name: "a.b.c"}},
-		{"vd/ns1/disk-0", registry.Repository{Kind: registry.KindVD, Namespace: "ns1", Name: "disk-0"}},
-		{"vd/" + nameOfLen(63) + "/" + nameOfLen(253), registry.Repository{Kind: registry.KindVD, Namespace: nameOfLen(63), Name: nameOfLen(253)}},
+		{"cvi/ubuntu", naming.Repository{Kind: naming.KindCVI, Name: "ubuntu"}},
+		{"cvi/ubuntu-22.04", naming.Repository{Kind: naming.KindCVI, Name: "ubuntu-22.04"}},
+		{"cvi/0", naming.Repository{Kind: naming.KindCVI, Name: "0"}},
+		{"vi/default/ubuntu", naming.Repository{Kind: naming.KindVI, Namespace: "default", Name: "ubuntu"}},
+		{"vi/kube-system/a.b.c", naming.Repository{Kind: naming.KindVI, Namespace: "kube-system", Name: "a.b.c"}},
+		{"vd/ns1/disk-0", naming.Repository{Kind: naming.KindVD, Namespace: "ns1", Name: "disk-0"}},
+		{"vd/" + nameOfLen(63) + "/" + nameOfLen(253), naming.Repository{Kind: naming.KindVD, Namespace: nameOfLen(63), Name: nameOfLen(253)}},
 	}
 	for _, tt := range valid {
 		t.Run("valid "+tt.path[:min(len(tt.path), 40)], func(t *testing.T) {
-			got, err := registry.ParseRepository(tt.path)
+			got, err := naming.ParseRepository(tt.path)
 			if err != nil {
 				t.Fatalf("ParseRepository(%q): %v", tt.path, err)
 			}
@@ -346,14 +346,14 @@ func TestParseRepository(t *testing.T) {
 	}
 	for _, tt := range invalid {
 		t.Run("invalid "+tt.name, func(t *testing.T) {
-			got, err := registry.ParseRepository(tt.path)
+			got, err := naming.ParseRepository(tt.path)
 			if err == nil {
 				t.Fatalf("ParseRepository(%q) = %+v, want an error", tt.path, got)
 			}
-			if !errors.Is(err, registry.ErrUnmanagedRepository) {
+			if !errors.Is(err, naming.ErrUnmanagedRepository) {
 				t.Errorf("error %v does not wrap ErrUnmanagedRepository", err)
 			}
-			if got != (registry.Repository{}) {
+			if got != (naming.Repository{}) {
 				t.Errorf("ParseRepository returned %+v with the error", got)
 			}
 		})
