@@ -38,7 +38,7 @@ type Server struct {
 	// application and the garbage collector use it.
 	driver storagedriver.StorageDriver
 	// appConfig is the registry configuration with the storage section
-	// pointing at driver.
+	// pointing at driver and the auth section wrapped by inProcessAuth.
 	appConfig *configuration.Configuration
 }
 
@@ -69,6 +69,7 @@ func NewServer(ctx context.Context, cfg *config.Config) (*Server, error) {
 	s.driver = driver
 	appConfig := *cfg.Registry
 	appConfig.Storage = drivers.Share(cfg.Registry.Storage, driver)
+	appConfig.Auth = wrapAuth(cfg.Registry.Auth)
 	s.appConfig = &appConfig
 	app, err := s.newApp()
 	if err != nil {

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strconv"
@@ -10,7 +11,9 @@ import (
 // Transport returns an http.RoundTripper that serves requests with the
 // registry's own handler, in process: DVCR's provisioning controller pushes
 // through it, so the write gate, the repository policy and the caches are
-// those of the listener, without a network hop, TLS or an address to reach.
+// those of the listener, without a network hop, TLS or an address to reach,
+// and without credentials: the configured authentication (auth.htpasswd)
+// lets these requests through (see inProcessAuth).
 // Requests for any host go to this registry.
 func (s *Server) Transport() http.RoundTripper { return handlerTransport{h: s.Handler()} }
 
@@ -42,7 +45,7 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // serverSide copies req with what a server fills in and handlers rely on.
 func serverSide(req *http.Request) *http.Request {
-	r := req.WithContext(req.Context())
+	r := req.WithContext(context.WithValue(req.Context(), inProcessKey{}, true))
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}

@@ -29,11 +29,6 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 	if !p.Enabled {
 		return srv.Handler(), nil
 	}
-	if _, ok := cfg.Registry.Auth["htpasswd"]; ok {
-		// The controller pushes in process, through the registry's own handler,
-		// which would ask it for credentials it does not have.
-		return nil, fmt.Errorf("dvcr.provisioning.enabled: not supported together with auth.htpasswd yet")
-	}
 	work := workDir(cfg)
 	uploads, err := upload.NewHandler(upload.Options{
 		SpoolDir:   filepath.Join(work, "uploads"),
