@@ -209,7 +209,7 @@ func (c *Collector) removal(res *Result, candidates []Candidate, progress func(s
 	grace := c.Settings.GC.GracePeriod
 	cutoff := c.now().Add(-grace)
 	outcome := make([]int, len(candidates))
-	counter := newSweepProgress(progress, "repositories", "done", len(candidates))
+	counter := newPhaseProgress(progress, "repositories", "done", len(candidates))
 	removal := &Removal{
 		Paths:       make([]string, len(candidates)),
 		Concurrency: removeConcurrency,

@@ -62,7 +62,7 @@ func (s *sweeper) startRemoval(ctx context.Context) error {
 		pending: make(map[digest.Digest]int),
 		waiting: make(map[digest.Digest]struct{}),
 	}
-	err := sweepParallel(ctx, s.workers, len(r.Paths), func(ctx context.Context, i int) error {
+	err := forEachParallel(ctx, s.workers, len(r.Paths), func(ctx context.Context, i int) error {
 		links, err := repositoryLinks(ctx, s.driver, r.Paths[i])
 		st.links[i] = links
 		return err
@@ -82,7 +82,7 @@ func (s *sweeper) startRemoval(ctx context.Context) error {
 	}
 	go func() {
 		defer close(st.done)
-		st.err = sweepParallel(ctx, workers, len(r.Paths), func(ctx context.Context, i int) error {
+		st.err = forEachParallel(ctx, workers, len(r.Paths), func(ctx context.Context, i int) error {
 			removed, err := r.Remove(ctx, i)
 			if err != nil {
 				return err

@@ -46,25 +46,48 @@ func (inv *Inventory) Count(kind naming.Kind) int {
 // ListRepositories enumerates the repositories in storage through the
 // registry's own catalog walk: a repository is a directory holding _manifests.
 func ListRepositories(ctx context.Context, driver storagedriver.StorageDriver) (*Inventory, error) {
-	ns, err := distributionstorage.NewRegistry(ctx, driver)
-	if err != nil {
-		return nil, err
-	}
-	enumerator, ok := ns.(distribution.RepositoryEnumerator)
-	if !ok {
-		return nil, errors.New("storage: the registry cannot enumerate repositories")
-	}
 	inv := &Inventory{}
-	err = enumerator.Enumerate(ctx, func(path string) error {
-		inv.add(path)
-		return ctx.Err()
-	})
-	if err != nil && !isNotFound(err) { // an empty registry has no repositories directory
-		return nil, fmt.Errorf("listing repositories: %w", err)
+	if err := enumerate(ctx, driver, inv.add); err != nil {
+		return nil, err
 	}
 	sort.Slice(inv.Repos, func(i, j int) bool { return inv.Repos[i].Path < inv.Repos[j].Path })
 	sort.Strings(inv.Unmanaged)
 	return inv, nil
+}
+
+// RepositoryPaths lists the path of every repository in storage, managed or
+// not, sorted: what the garbage collector marks, where ListRepositories
+// classifies.
+func RepositoryPaths(ctx context.Context, driver storagedriver.StorageDriver) ([]string, error) {
+	var paths []string
+	err := enumerate(ctx, driver, func(path string) { paths = append(paths, path) })
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// enumerate calls fn with the path of every repository, through the
+// registry's catalog walk (the same definition of a repository as the
+// registry's own).
+func enumerate(ctx context.Context, driver storagedriver.StorageDriver, fn func(path string)) error {
+	ns, err := distributionstorage.NewRegistry(ctx, driver)
+	if err != nil {
+		return err
+	}
+	enumerator, ok := ns.(distribution.RepositoryEnumerator)
+	if !ok {
+		return errors.New("storage: the registry cannot enumerate repositories")
+	}
+	err = enumerator.Enumerate(ctx, func(path string) error {
+		fn(path)
+		return ctx.Err()
+	})
+	if err != nil && !isNotFound(err) { // an empty registry has no repositories directory
+		return fmt.Errorf("listing repositories: %w", err)
+	}
+	return nil
 }
 
 func (inv *Inventory) add(path string) {

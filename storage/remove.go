@@ -9,15 +9,6 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 )
 
-// repositoriesRoot is where the distribution storage layout keeps
-// repositories (registry/storage/paths.go upstream).
-const repositoriesRoot = "/docker/registry/v2/repositories"
-
-// RepositoryDir is the storage path of a repository.
-func RepositoryDir(repoPath string) string {
-	return path.Join(repositoriesRoot, path.Clean("/"+repoPath))
-}
-
 // RemoveRepository deletes a repository: its tags, manifest links, layer
 // links and unfinished uploads. Blobs stay until the next garbage collection
 // decides whether another repository still references them.

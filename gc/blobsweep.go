@@ -1,0 +1,180 @@
+// Blob sweep: deleting the blobs no kept manifest references, unless they
+// are within the grace period or still linked by a repository being removed.
+
+package gc
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dvcr/dvcr/storage"
+	"github.com/dvcr/dvcr/units"
+)
+
+// sweepBlobs deletes the unmarked blobs. Blobs linked by repositories of the
+// Removal still in storage are held until the last of them is removed, so
+// the sweep streams: the workers take blobs from a queue that the removal
+// keeps feeding until it ends.
+func (s *sweeper) sweepBlobs(ctx context.Context) error {
+	blobs, err := s.listBlobs(ctx)
+	if err != nil {
+		return err
+	}
+	prog := newPhaseProgress(s.opts.Progress, "sweep", "blobs", len(blobs))
+	// Each blob is queued at most once, so the queue never blocks a sender.
+	queue := make(chan digest.Digest, len(blobs))
+	var unmarked []digest.Digest
+	for _, d := range blobs {
+		if !s.isMarked(d) {
+			unmarked = append(unmarked, d)
+		}
+	}
+	marked := len(blobs) - len(unmarked)
+	s.mu.Lock()
+	s.stats.BlobsTotal = len(blobs)
+	s.stats.BlobsMarked = marked
+	s.mu.Unlock()
+	s.removal.enqueue(unmarked, queue)
+	prog.add(marked)
+	go func() {
+		s.removal.wait()
+		close(queue)
+	}()
+	// From here on s.marked and s.recentLinks are only read.
+	err = forEachParallel(ctx, s.workers, s.workers, func(ctx context.Context, _ int) error {
+		for d := range queue {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			s.sweepBlob(ctx, d)
+			prog.add(1)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.stats.BlobsKeptLinked = s.removal.held()
+	st := s.stats
+	s.mu.Unlock()
+	prog.add(st.BlobsKeptLinked)
+	verb := "deleted"
+	if s.opts.DryRun {
+		verb = "would delete"
+	}
+	line := fmt.Sprintf("sweep: %d blobs, %d referenced, %s %d (%s), %d kept within the grace period",
+		st.BlobsTotal, st.BlobsMarked, verb, st.BlobsDeleted, units.FormatBytes(uint64(st.FreedBytes)), st.BlobsKeptRecent)
+	if st.BlobsKeptLinked > 0 {
+		line += fmt.Sprintf(", %d kept for repositories not removed", st.BlobsKeptLinked)
+	}
+	s.progress(fmt.Sprintf("%s, %d errors", line, len(st.Errors)))
+	return nil
+}
+
+func (s *sweeper) isMarked(d digest.Digest) bool {
+	_, ok := s.marked[d]
+	return ok
+}
+
+// listBlobs lists the blobs in storage: /blobs/<alg>/<2 hex>/<hex>.
+func (s *sweeper) listBlobs(ctx context.Context) ([]digest.Digest, error) {
+	algorithms, err := s.driver.List(ctx, storage.BlobsRoot)
+	if err != nil {
+		if sweepNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("listing blobs: %w", err)
+	}
+	var prefixes []string
+	for _, alg := range algorithms {
+		if !digest.Algorithm(path.Base(alg)).Available() {
+			continue
+		}
+		ps, err := s.driver.List(ctx, alg)
+		if err != nil {
+			if sweepNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("listing blobs: %w", err)
+		}
+		prefixes = append(prefixes, ps...)
+	}
+	sort.Strings(prefixes)
+	var mu sync.Mutex
+	var blobs []digest.Digest
+	err = forEachParallel(ctx, s.workers, len(prefixes), func(ctx context.Context, i int) error {
+		dirs, err := s.driver.List(ctx, prefixes[i])
+		if err != nil {
+			if !sweepNotFound(err) {
+				s.addError("listing blobs in %s: %v", prefixes[i], err)
+			}
+			return ctx.Err()
+		}
+		alg := path.Base(path.Dir(prefixes[i]))
+		found := make([]digest.Digest, 0, len(dirs))
+		for _, dir := range dirs {
+			if d, ok := sweepDigest(alg, path.Base(dir)); ok && storage.BlobDir(d) == dir {
+				found = append(found, d)
+			}
+		}
+		mu.Lock()
+		blobs = append(blobs, found...)
+		mu.Unlock()
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(blobs, func(i, j int) bool { return blobs[i] < blobs[j] })
+	return blobs, nil
+}
+
+// sweepBlob deletes an unmarked blob unless it is recent; a blob directory
+// without data is left alone.
+func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
+	fi, err := s.driver.Stat(ctx, storage.BlobData(d))
+	switch {
+	case sweepNotFound(err):
+		return
+	case err != nil:
+		s.addError("blob %s: %v", d, err)
+		return
+	case fi.IsDir():
+		return
+	}
+	_, linked := s.recentLinks[d]
+	if fi.ModTime().After(s.cutoff) || linked {
+		s.mu.Lock()
+		s.stats.BlobsKeptRecent++
+		s.mu.Unlock()
+		return
+	}
+	if !s.opts.DryRun {
+		if err := s.driver.Delete(ctx, storage.BlobDir(d)); err != nil {
+			if !sweepNotFound(err) {
+				s.addError("deleting blob %s: %v", d, err)
+			}
+			return
+		}
+	}
+	s.mu.Lock()
+	s.stats.BlobsDeleted++
+	s.stats.FreedBytes += fi.Size()
+	links := s.layerLinks[d]
+	s.mu.Unlock()
+	if s.opts.DryRun {
+		return
+	}
+	// The repositories' links to the blob are useless now.
+	for _, dir := range links {
+		if err := s.driver.Delete(ctx, dir); err != nil && !sweepNotFound(err) {
+			s.addError("deleting layer link %s: %v", dir, err)
+		}
+	}
+}
