@@ -304,20 +304,7 @@ func TestBenchImport(t *testing.T) {
 	rep := ibEvaluate(results)
 	report := importMarkdown(results, rep, img, size, runs, upstreamVersion, time.Since(began))
 	fmt.Print("\n" + report)
-	docPath := filepath.Join(root, "docs", "bench-import.md")
-	if partial {
-		t.Logf("IMPORTBENCH_SIZE or IMPORTBENCH_RUNS is set: %s is left as it is", docPath)
-	} else {
-		// The analysis below ppFindingsMarker is written by hand; keep it.
-		if old, err := os.ReadFile(docPath); err == nil {
-			if i := bytes.Index(old, []byte(ppFindingsMarker)); i >= 0 {
-				report += "\n" + string(old[i:])
-			}
-		}
-		if err := os.WriteFile(docPath, []byte(report), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeReport(t, filepath.Join(root, "docs", "bench-import.md"), report, partial, "IMPORTBENCH_SIZE or IMPORTBENCH_RUNS")
 	for _, r := range rep.targets {
 		if r.status == ppVerdictMissed {
 			t.Errorf("%s: %s (%s)", r.target, r.result, r.status)

@@ -207,19 +207,7 @@ func TestBenchProvision(t *testing.T) {
 
 	report := provisionMarkdown(p, runs, time.Since(began))
 	fmt.Print("\n" + report)
-	docPath := filepath.Join(root, "docs", "bench-provision.md")
-	if partial {
-		t.Logf("PROVBENCH_IMAGES, _SIZE, _CONCURRENCY or _RUNS is set: %s is left as it is", docPath)
-	} else {
-		if old, err := os.ReadFile(docPath); err == nil {
-			if i := bytes.Index(old, []byte(ppFindingsMarker)); i >= 0 {
-				report += "\n" + string(old[i:])
-			}
-		}
-		if err := os.WriteFile(docPath, []byte(report), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeReport(t, filepath.Join(root, "docs", "bench-provision.md"), report, partial, "PROVBENCH_IMAGES, _SIZE, _CONCURRENCY or _RUNS")
 	for _, tg := range pbTargets(p, runs) {
 		if tg.status == verdictMissed {
 			t.Errorf("%s: %s (%s)", tg.target, tg.result, tg.status)

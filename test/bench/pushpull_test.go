@@ -283,22 +283,7 @@ func TestBenchPushPull(t *testing.T) {
 
 	report := pushPullMarkdown(results, lim, upstreamVersion, time.Since(began))
 	fmt.Print("\n" + report)
-	// The analysis below ppFindingsMarker is written by hand; keep it.
-	docPath := filepath.Join(root, "docs", "bench-push-pull.md")
-	if partial {
-		t.Logf("PPBENCH_ONLY or PPBENCH_AA is set: %s is left as it is", docPath)
-		docPath = ""
-	}
-	if old, err := os.ReadFile(docPath); err == nil {
-		if i := bytes.Index(old, []byte(ppFindingsMarker)); i >= 0 {
-			report += "\n" + string(old[i:])
-		}
-	}
-	if docPath != "" {
-		if err := os.WriteFile(docPath, []byte(report), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeReport(t, filepath.Join(root, "docs", "bench-push-pull.md"), report, partial, "PPBENCH_ONLY or PPBENCH_AA")
 	for _, r := range results {
 		d, u := ppMedian(r.mbps["DVCR"]), ppMedian(r.mbps["upstream"])
 		switch v, noise := r.ppVerdict(); v {

@@ -3,11 +3,13 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -47,4 +49,24 @@ func memTotal() string {
 		}
 	}
 	return "unknown"
+}
+
+// writeReport writes a benchmark's report to docPath, keeping the
+// hand-written findings below ppFindingsMarker of the file it replaces.
+// A partial run (a knob narrowed it; knobs names them) leaves the committed
+// report alone.
+func writeReport(t *testing.T, docPath, report string, partial bool, knobs string) {
+	t.Helper()
+	if partial {
+		t.Logf("%s is set: %s is left as it is", knobs, docPath)
+		return
+	}
+	if old, err := os.ReadFile(docPath); err == nil {
+		if i := bytes.Index(old, []byte(ppFindingsMarker)); i >= 0 {
+			report += "\n" + string(old[i:])
+		}
+	}
+	if err := os.WriteFile(docPath, []byte(report), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
