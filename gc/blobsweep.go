@@ -156,7 +156,9 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 		return
 	}
 	if !s.opts.DryRun {
-		if err := s.driver.Delete(ctx, storage.BlobDir(d)); err != nil {
+		err := s.discard(ctx, storage.BlobDir(d), fi.Size())
+		s.fault(faultDetach)
+		if err != nil {
 			if !sweepNotFound(err) {
 				s.addError("deleting blob %s: %v", d, err)
 			}
@@ -173,7 +175,7 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 	}
 	// The repositories' links to the blob are useless now.
 	for _, dir := range links {
-		if err := s.driver.Delete(ctx, dir); err != nil && !sweepNotFound(err) {
+		if err := s.discard(ctx, dir, 0); err != nil && !sweepNotFound(err) {
 			s.addError("deleting layer link %s: %v", dir, err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
+	"github.com/dvcr/dvcr/units"
 )
 
 // LiveRegistry is the running registry the collector switches read-only and
@@ -40,8 +41,11 @@ type Collector struct {
 	Store   *ResultStore
 	Metrics *Metrics
 	Now     func() time.Time
+	// Fault, when not nil, is called at the fault points (fault.go).
+	Fault func(point string)
 
 	running atomic.Bool
+	trashMu sync.Mutex // held while the trash is emptied
 }
 
 // Running reports whether a run is in progress.
@@ -59,15 +63,22 @@ func (c *Collector) Run(ctx context.Context, trigger string, progress func(strin
 	defer c.running.Store(false)
 	progress = serialized(progress)
 	res := &Result{Trigger: trigger, StartedAt: c.now(), Deleted: []EligibleImage{}}
-	runErr := c.runGuarded(ctx, res, progress)
+	runErr := c.start(ctx, res, progress)
+	if runErr == nil {
+		runErr = c.runGuarded(ctx, res, progress)
+	}
 	c.finish(res, runErr)
 	// The record must be written even when the run's context has ended.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	c.setPhase(recordCtx, res, phaseRecording)
 	if c.Store != nil {
 		if err := c.Store.Add(recordCtx, *res); err != nil {
 			res.Warnings = append(res.Warnings, err.Error())
 		}
+	}
+	if err := c.Driver.Delete(recordCtx, markerPath); err != nil && !sweepNotFound(err) {
+		res.Warnings = append(res.Warnings, "deleting the marker of the run: "+err.Error())
 	}
 	if c.Metrics != nil {
 		c.Metrics.observe(res)
@@ -76,11 +87,36 @@ func (c *Collector) Run(ctx context.Context, trigger string, progress func(strin
 	return res, runErr
 }
 
+// start finishes what an interrupted run left when working offline (a
+// server does it when it starts), then marks this run as in progress.
+func (c *Collector) start(ctx context.Context, res *Result, progress func(string)) error {
+	if c.Live == nil {
+		if err := c.recover(ctx, progress); err != nil {
+			return err
+		}
+	}
+	return writeMarker(ctx, c.Driver, runMarker{Run: runID(res.StartedAt), Trigger: res.Trigger, StartedAt: res.StartedAt, Phase: phaseStarting})
+}
+
+// setPhase updates the marker: the phase an interrupted run is reported in.
+func (c *Collector) setPhase(ctx context.Context, res *Result, phase string) {
+	m := runMarker{Run: runID(res.StartedAt), Trigger: res.Trigger, StartedAt: res.StartedAt, Phase: phase}
+	if err := writeMarker(ctx, c.Driver, m); err != nil {
+		res.Warnings = append(res.Warnings, err.Error())
+	}
+}
+
 func (c *Collector) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
 	}
 	return time.Now()
+}
+
+func (c *Collector) fault(point string) {
+	if c.Fault != nil {
+		c.Fault(point)
+	}
 }
 
 // runGuarded turns a panic into a failed run; the deferred release of the
@@ -101,13 +137,32 @@ func (c *Collector) runGuarded(ctx context.Context, res *Result, progress func(s
 	return err
 }
 
-func (c *Collector) run(ctx context.Context, res *Result, progress func(string)) (err error) {
+// run decides and detaches inside the read-only window, then frees the
+// space with the registry writable again. What the window detached is
+// freed even when the window failed: all of it was condemned by then.
+func (c *Collector) run(ctx context.Context, res *Result, progress func(string)) error {
+	var tr *trash
+	if detachable(c.Driver) {
+		tr = newTrash(c.Driver, runID(res.StartedAt), c.Fault)
+	}
+	c.setPhase(ctx, res, phaseWindow)
+	err := c.window(ctx, res, progress, tr)
+	c.setPhase(ctx, res, phaseFreeing)
+	c.free(ctx, res, progress, tr)
+	return err
+}
+
+// window is the read-only part of a run: select, remove the repositories
+// and mark and sweep, all deletions being moves into the trash when the
+// driver can move cheaply.
+func (c *Collector) window(ctx context.Context, res *Result, progress func(string), tr *trash) (err error) {
 	if c.Live != nil {
 		release, err := c.enterReadOnly(ctx, res, progress)
 		defer release()
 		if err != nil {
 			return err
 		}
+		c.fault(faultReadOnly)
 	}
 	inv, candidates, err := c.selectEligible(ctx, progress)
 	if err != nil {
@@ -122,37 +177,59 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 			}
 		}
 	}()
-	progress(fmt.Sprintf("deleting %d repositories; mark and sweep: deleting untagged manifests and unreferenced blobs", len(candidates)))
-	removal, report := c.removal(res, candidates, progress)
-	stats, err := MarkAndSweep(ctx, c.Driver, SweepOptions{
+	run := runID(res.StartedAt)
+	if err := writeJournal(ctx, c.Driver, run, candidatePaths(candidates)); err != nil {
+		return err
+	}
+	verb := "deleting"
+	if tr != nil {
+		verb = "detaching"
+	}
+	progress(fmt.Sprintf("%s %d repositories; mark and sweep: %s untagged manifests and unreferenced blobs", verb, len(candidates), verb))
+	removal, report := c.removal(res, candidates, tr, progress)
+	opts := SweepOptions{
 		GracePeriod:    c.Settings.GC.GracePeriod,
 		Now:            c.Now,
 		DeleteUntagged: true,
 		Progress:       progress,
 		Repositories:   keptRepositories(inv, candidates),
 		Removal:        removal,
-	})
+		Fault:          c.Fault,
+	}
+	if tr != nil {
+		opts.Discard = tr.discard
+	}
+	stats, err := MarkAndSweep(ctx, c.Driver, opts)
 	report()
 	res.Sweep = &stats
 	res.Freed = stats.FreedBytes
 	res.Warnings = append(res.Warnings, stats.Errors...)
+	if err == nil {
+		// Every removal ended: the journal has nothing left to finish.
+		if dErr := c.Driver.Delete(ctx, journalPath(run)); dErr != nil && !sweepNotFound(dErr) {
+			res.Warnings = append(res.Warnings, "deleting the journal: "+dErr.Error())
+		}
+	}
 	return err
 }
 
-// keptRepositories are the repositories in storage that are not candidates,
-// managed or not: the ones whose blobs the mark keeps.
-func keptRepositories(inv *storage.Inventory, candidates []Candidate) []string {
-	removed := make(map[string]bool, len(candidates))
-	for _, cand := range candidates {
-		removed[cand.Path] = true
+// free empties the trash after the window: this run's detached entries
+// and whatever an interrupted run left. With a trash, what is freed is what
+// emptying deleted; without, the sweep's count stands.
+func (c *Collector) free(ctx context.Context, res *Result, progress func(string), tr *trash) {
+	c.trashMu.Lock()
+	defer c.trashMu.Unlock()
+	emptied := emptyTrash(ctx, c.Driver, tr, progress, c.Fault)
+	if tr != nil {
+		res.Freed = 0
 	}
-	kept := make([]string, 0, len(inv.Repos)+len(inv.Unmanaged)-len(candidates))
-	for _, r := range inv.Repos {
-		if !removed[r.Path] {
-			kept = append(kept, r.Path)
-		}
+	res.Freed += emptied.Freed
+	res.Warnings = append(res.Warnings, emptied.Errors...)
+	if emptied.Entries > 0 {
+		progress(fmt.Sprintf("freed %s: %d entries deleted after the read-only window", units.FormatBytes(uint64(res.Freed)), emptied.Entries))
 	}
-	return append(kept, inv.Unmanaged...)
+	freedAt := c.now()
+	res.FreedAt = &freedAt
 }
 
 // enterReadOnly switches the registry read-only and waits for the writes in
@@ -196,64 +273,6 @@ func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (
 	}
 	return inv, Eligible(inv, live, c.Settings.RegistryHost), nil
 }
-
-// removal deletes the candidates, except those modified within the grace
-// period. report, called once the removal has ended, fills res.Deleted and
-// res.Skipped in the candidates' order (by path) whatever order the workers
-// finished in.
-func (c *Collector) removal(res *Result, candidates []Candidate, progress func(string)) (*Removal, func()) {
-	const (
-		kept = iota + 1
-		deleted
-	)
-	grace := c.Settings.GC.GracePeriod
-	cutoff := c.now().Add(-grace)
-	outcome := make([]int, len(candidates))
-	counter := newPhaseProgress(progress, "repositories", "done", len(candidates))
-	removal := &Removal{
-		Paths:       make([]string, len(candidates)),
-		Concurrency: removeConcurrency,
-		Remove: func(ctx context.Context, i int) (bool, error) {
-			defer counter.add(1)
-			cand := candidates[i]
-			if grace > 0 {
-				modified, err := storage.LastModified(ctx, c.Driver, cand.Path)
-				if err != nil {
-					return false, fmt.Errorf("checking %s: %w", cand.Path, err)
-				}
-				if modified.After(cutoff) {
-					outcome[i] = kept
-					return false, nil
-				}
-			}
-			if err := storage.RemoveRepository(ctx, c.Driver, cand.Path); err != nil && !errors.Is(err, storage.ErrRepositoryNotFound) {
-				return false, err
-			}
-			outcome[i] = deleted
-			return true, nil
-		},
-	}
-	for i, cand := range candidates {
-		removal.Paths[i] = cand.Path
-	}
-	report := func() {
-		for i, cand := range candidates {
-			switch outcome[i] {
-			case deleted:
-				res.Deleted = append(res.Deleted, eligibleImage(cand))
-			case kept:
-				res.Skipped = append(res.Skipped, eligibleImage(cand))
-				progress(fmt.Sprintf("kept %s: modified within dvcr.gc.gracePeriod (%s)", cand.Path, grace))
-			}
-		}
-		progress(fmt.Sprintf("repositories: %d deleted, %d kept within the grace period", len(res.Deleted), len(res.Skipped)))
-	}
-	return removal, report
-}
-
-// removeConcurrency is how many repositories are removed at once: removal
-// is a handful of metadata operations each, bound by storage latency.
-const removeConcurrency = 8
 
 // finish fills the outcome, the space figures and the message.
 func (c *Collector) finish(res *Result, runErr error) {
@@ -308,8 +327,13 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 	if err != nil {
 		return nil, err
 	}
+	fault, err := faultFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	return &Collector{
 		Driver: driver,
+		Fault:  fault,
 		NewLister: func() (Lister, error) {
 			rc, err := restConfig()
 			if err != nil {
@@ -320,6 +344,6 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		Live:     live,
 		Settings: cfg.DVCR,
 		Usage:    func() (storage.Usage, error) { return storage.VolumeUsage(cfg) },
-		Store:    NewResultStore(driver),
+		Store:    &ResultStore{driver: driver, fault: fault},
 	}, nil
 }

@@ -24,6 +24,7 @@ func (s *sweeper) markAll(ctx context.Context, repos []string) error {
 		s.stats.Repositories++
 		s.mu.Unlock()
 		prog.add(1)
+		s.fault(faultMark)
 		return nil
 	})
 	if err != nil {

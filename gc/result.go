@@ -20,20 +20,25 @@ const (
 
 // Result is the record of one garbage collection run.
 type Result struct {
-	Result          string          `json:"result"`
-	Trigger         string          `json:"trigger"` // schedule, manual, auto-cleanup
-	StartedAt       time.Time       `json:"startedAt"`
-	FinishedAt      time.Time       `json:"finishedAt"`
-	Total           uint64          `json:"total"`
-	Available       uint64          `json:"available"`
-	Freed           int64           `json:"freed"`
-	Message         string          `json:"message"`
-	Error           string          `json:"error,omitempty"`
+	Result     string    `json:"result"`
+	Trigger    string    `json:"trigger"` // schedule, manual, auto-cleanup
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+	Total      uint64    `json:"total"`
+	Available  uint64    `json:"available"`
+	Freed      int64     `json:"freed"`
+	Message    string    `json:"message"`
+	Error      string    `json:"error,omitempty"`
+	// Reason is "interrupted" for a run the process did not survive.
+	Reason          string          `json:"reason,omitempty"`
 	Deleted         []EligibleImage `json:"deleted"`
 	Skipped         []EligibleImage `json:"skipped,omitempty"` // eligible but modified within the grace period
 	ReadOnlySeconds float64         `json:"readOnlySeconds"`
-	Sweep           *SweepStats     `json:"sweep,omitempty"`
-	Warnings        []string        `json:"warnings,omitempty"`
+	// FreedAt is when the space of what the run deleted was freed: after
+	// the read-only window, which only decides and detaches.
+	FreedAt  *time.Time  `json:"freedAt,omitempty"`
+	Sweep    *SweepStats `json:"sweep,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
 }
 
 // Succeeded reports whether the run succeeded.
@@ -59,6 +64,9 @@ const KeepResults = 10
 type ResultStore struct {
 	driver storagedriver.StorageDriver
 	mu     sync.Mutex
+	// fault, when not nil, is called between writing the new records and
+	// putting them in place (fault.go).
+	fault func(string)
 }
 
 // NewResultStore returns a store on the registry's storage driver.
@@ -106,7 +114,15 @@ func (s *ResultStore) Add(ctx context.Context, r Result) error {
 	if err != nil {
 		return err
 	}
-	if err := s.driver.PutContent(ctx, resultsPath, data); err != nil {
+	// Written aside, then moved in place: a crash while writing leaves the
+	// previous records whole.
+	if err := s.driver.PutContent(ctx, resultsPath+".new", data); err != nil {
+		return fmt.Errorf("writing gc results: %w", err)
+	}
+	if s.fault != nil {
+		s.fault(faultRecord)
+	}
+	if err := s.driver.Move(ctx, resultsPath+".new", resultsPath); err != nil {
 		return fmt.Errorf("writing gc results: %w", err)
 	}
 	return nil

@@ -42,6 +42,12 @@ type SweepOptions struct {
 	// Removal, when not nil, deletes whole repositories alongside the mark
 	// and sweep. They must not be among Repositories.
 	Removal *Removal
+	// Discard, when not nil, takes what the sweep deletes out of the
+	// registry's tree instead of deleting it (the collector's trash); size
+	// is the blob bytes the path holds. nil deletes in place.
+	Discard func(ctx context.Context, path string, size int64) error
+	// Fault, when not nil, is called at the fault points (fault.go).
+	Fault func(point string)
 }
 
 // SweepStats is what MarkAndSweep did (or, with DryRun, would do).
@@ -55,7 +61,7 @@ type SweepStats struct {
 	// BlobsKeptLinked are unreferenced blobs kept because a repository of
 	// the Removal that links them was not removed.
 	BlobsKeptLinked int   `json:"blobsKeptLinked,omitempty"`
-	FreedBytes      int64 `json:"freedBytes"` // sum of sizes of deleted blob data
+	FreedBytes      int64 `json:"freedBytes"` // sum of sizes of the blob data deleted (or moved to the trash)
 	// Errors are per-item errors that did not stop the sweep (a blob that
 	// could not be deleted, ...).
 	Errors []string `json:"errors,omitempty"`
@@ -171,6 +177,20 @@ func (s *sweeper) markAndSweep(ctx context.Context, repos []string) error {
 		return fmt.Errorf("mark and sweep: sweeping blobs: %w", err)
 	}
 	return nil
+}
+
+// discard deletes p, or hands it to opts.Discard.
+func (s *sweeper) discard(ctx context.Context, p string, size int64) error {
+	if s.opts.Discard != nil {
+		return s.opts.Discard(ctx, p, size)
+	}
+	return s.driver.Delete(ctx, p)
+}
+
+func (s *sweeper) fault(point string) {
+	if s.opts.Fault != nil {
+		s.opts.Fault(point)
+	}
 }
 
 func (s *sweeper) progress(line string) {

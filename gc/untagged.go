@@ -56,7 +56,7 @@ func (s *sweeper) deleteManifest(ctx context.Context, del sweepDeletion) {
 		s.protect(del.digest) // pushed again meanwhile
 		return
 	}
-	if err := s.driver.Delete(ctx, path.Dir(del.link)); err != nil && !sweepNotFound(err) {
+	if err := s.discard(ctx, path.Dir(del.link), 0); err != nil && !sweepNotFound(err) {
 		s.addError("repository %s: deleting manifest %s: %v", del.repo, del.digest, err)
 		s.protect(del.digest)
 		return
@@ -65,7 +65,7 @@ func (s *sweeper) deleteManifest(ctx context.Context, del sweepDeletion) {
 	s.stats.ManifestsDeleted++
 	s.mu.Unlock()
 	for _, dir := range del.tagIndex {
-		if err := s.driver.Delete(ctx, dir); err != nil && !sweepNotFound(err) {
+		if err := s.discard(ctx, dir, 0); err != nil && !sweepNotFound(err) {
 			s.addError("repository %s: deleting tag history entry %s: %v", del.repo, dir, err)
 		}
 	}

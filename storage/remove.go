@@ -17,6 +17,18 @@ import (
 // directory: a legacy vi/<name> repository shares its directory with the
 // namespace <name>'s VirtualImages, and any repository may have nested ones.
 func RemoveRepository(ctx context.Context, driver storagedriver.StorageDriver, repoPath string) error {
+	return DiscardRepository(ctx, driver, repoPath, driver.Delete)
+}
+
+// Discard takes a path out of the registry's tree: deletes it, or moves it
+// where it is deleted later (the garbage collector's trash).
+type Discard func(ctx context.Context, path string) error
+
+// DiscardRepository is RemoveRepository with each directory going through
+// discard instead of being deleted: the whole repository directory in one
+// call when nothing is nested in it, else _manifests first (once it is gone
+// the repository no longer exists for the registry), then the others.
+func DiscardRepository(ctx context.Context, driver storagedriver.StorageDriver, repoPath string, discard Discard) error {
 	dir := RepositoryDir(repoPath)
 	children, err := driver.List(ctx, dir)
 	if err != nil {
@@ -32,7 +44,7 @@ func RemoveRepository(ctx context.Context, driver storagedriver.StorageDriver, r
 	if len(others) == 0 {
 		// Nothing nested: one recursive delete. A crash half way leaves a
 		// repository that is still an orphan and goes at the next run.
-		if err := driver.Delete(ctx, dir); err != nil && !isNotFound(err) {
+		if err := discard(ctx, dir); err != nil && !isNotFound(err) {
 			return fmt.Errorf("removing %s: %w", repoPath, err)
 		}
 		return nil
@@ -41,7 +53,7 @@ func RemoveRepository(ctx context.Context, driver storagedriver.StorageDriver, r
 	// exists for the registry, even if deleting the rest fails midway.
 	own = append([]string{path.Join(dir, "_manifests")}, without(own, "_manifests")...)
 	for _, child := range own {
-		if err := driver.Delete(ctx, child); err != nil && !isNotFound(err) {
+		if err := discard(ctx, child); err != nil && !isNotFound(err) {
 			return fmt.Errorf("removing %s: %w", repoPath, err)
 		}
 	}
@@ -76,4 +88,32 @@ func without(paths []string, base string) []string {
 		}
 	}
 	return out
+}
+
+// FinishRemoval completes a removal that stopped half way: a repository
+// whose _manifests is gone but whose other "_" directories (_layers,
+// _uploads) remain. finished is false when there was nothing to do or the
+// repository still has its _manifests (it was not reached, or it exists
+// again): it is then left alone.
+//
+// Call it only while nothing writes to the registry: a repository pushed
+// for the first time also has _layers before its _manifests.
+func FinishRemoval(ctx context.Context, driver storagedriver.StorageDriver, repoPath string, discard Discard) (finished bool, err error) {
+	children, err := driver.List(ctx, RepositoryDir(repoPath))
+	if err != nil {
+		if isNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("finishing the removal of %s: %w", repoPath, err)
+	}
+	own, _ := splitOwn(children)
+	if len(own) == 0 || containsBase(own, "_manifests") {
+		return false, nil
+	}
+	for _, child := range own {
+		if err := discard(ctx, child); err != nil && !isNotFound(err) {
+			return false, fmt.Errorf("finishing the removal of %s: %w", repoPath, err)
+		}
+	}
+	return true, nil
 }

@@ -70,6 +70,13 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	metrics := gc.NewMetrics()
 	srv.Gate().OnChange(metrics.SetReadOnly)
 	metrics.SetReadOnly(srv.Gate().ReadOnly())
+	collector, err := newCollector(ctx, cfg, srv, metrics)
+	if err != nil {
+		return err
+	}
+	if err := recoverGC(ctx, collector, log); err != nil {
+		return err
+	}
 
 	ln, err := listen(cfg)
 	if err != nil {
@@ -86,11 +93,6 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	fmt.Fprintf(log, "dvcr serve: registry listening on %s (config: %s)\n", ln.Addr(), cfg.Source)
 
 	debugServer, err := startDebug(cfg, srv, metrics, log, errc)
-	if err != nil {
-		_ = httpServer.Close()
-		return err
-	}
-	collector, err := newCollector(ctx, cfg, srv, metrics)
 	if err != nil {
 		_ = httpServer.Close()
 		return err
@@ -253,6 +255,22 @@ func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, c
 	go func() { errc <- s.Serve(ln) }()
 	fmt.Fprintf(log, "dvcr serve: admin endpoint listening on %s\n", cfg.DVCR.AdminSocket)
 	return s, nil
+}
+
+// recoverGC finishes what a garbage collection run the previous process
+// did not survive left, before the registry takes requests; the space of
+// what it had detached is freed in the background.
+func recoverGC(ctx context.Context, collector *gc.Collector, log io.Writer) error {
+	report := func(line string) { fmt.Fprintln(log, "dvcr serve: gc:", line) }
+	if err := collector.Recover(ctx, report); err != nil {
+		return err
+	}
+	go func() {
+		if _, err := collector.FreeLeftovers(ctx, report); err != nil {
+			report("freeing what an interrupted run left: " + err.Error())
+		}
+	}()
+	return nil
 }
 
 // newCollector builds the garbage collector of this server. The cluster is

@@ -1,0 +1,100 @@
+// The collector's orphans: the repositories that stay and those a run
+// removes, and how it removes them.
+
+package gc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/dvcr/dvcr/storage"
+)
+
+// keptRepositories are the repositories in storage that are not candidates,
+// managed or not: the ones whose blobs the mark keeps.
+func keptRepositories(inv *storage.Inventory, candidates []Candidate) []string {
+	removed := make(map[string]bool, len(candidates))
+	for _, cand := range candidates {
+		removed[cand.Path] = true
+	}
+	kept := make([]string, 0, len(inv.Repos)+len(inv.Unmanaged)-len(candidates))
+	for _, r := range inv.Repos {
+		if !removed[r.Path] {
+			kept = append(kept, r.Path)
+		}
+	}
+	return append(kept, inv.Unmanaged...)
+}
+
+// removal deletes the candidates, except those modified within the grace
+// period. report, called once the removal has ended, fills res.Deleted and
+// res.Skipped in the candidates' order (by path) whatever order the workers
+// finished in.
+func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, progress func(string)) (*Removal, func()) {
+	const (
+		kept = iota + 1
+		deleted
+	)
+	grace := c.Settings.GC.GracePeriod
+	cutoff := c.now().Add(-grace)
+	outcome := make([]int, len(candidates))
+	counter := newPhaseProgress(progress, "repositories", "done", len(candidates))
+	removal := &Removal{
+		Paths:       make([]string, len(candidates)),
+		Concurrency: removeConcurrency,
+		Remove: func(ctx context.Context, i int) (bool, error) {
+			defer counter.add(1)
+			cand := candidates[i]
+			if grace > 0 {
+				modified, err := storage.LastModified(ctx, c.Driver, cand.Path)
+				if err != nil {
+					return false, fmt.Errorf("checking %s: %w", cand.Path, err)
+				}
+				if modified.After(cutoff) {
+					outcome[i] = kept
+					return false, nil
+				}
+			}
+			discard := c.Driver.Delete
+			if tr != nil {
+				discard = func(ctx context.Context, p string) error { return tr.discard(ctx, p, 0) }
+			}
+			err := storage.DiscardRepository(ctx, c.Driver, cand.Path, discard)
+			if err != nil && !errors.Is(err, storage.ErrRepositoryNotFound) {
+				return false, err
+			}
+			outcome[i] = deleted
+			c.fault(faultRemoval)
+			return true, nil
+		},
+	}
+	for i, cand := range candidates {
+		removal.Paths[i] = cand.Path
+	}
+	report := func() {
+		for i, cand := range candidates {
+			switch outcome[i] {
+			case deleted:
+				res.Deleted = append(res.Deleted, eligibleImage(cand))
+			case kept:
+				res.Skipped = append(res.Skipped, eligibleImage(cand))
+				progress(fmt.Sprintf("kept %s: modified within dvcr.gc.gracePeriod (%s)", cand.Path, grace))
+			}
+		}
+		progress(fmt.Sprintf("repositories: %d deleted, %d kept within the grace period", len(res.Deleted), len(res.Skipped)))
+	}
+	return removal, report
+}
+
+// removeConcurrency is how many repositories are removed at once: removal
+// is a handful of metadata operations each, bound by storage latency.
+const removeConcurrency = 8
+
+func candidatePaths(candidates []Candidate) []string {
+	paths := make([]string, len(candidates))
+	for i, cand := range candidates {
+		paths[i] = cand.Path
+	}
+	return paths
+}
