@@ -1,0 +1,186 @@
+package gc_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/naming"
+	"github.com/dvcr/dvcr/registry"
+)
+
+// TestOnlineDuringWindowAndFreeing: a real registry over loopback HTTP and
+// the collector of its process. Inside the window pulls succeed; while the
+// space is freed the registry is writable, pulls succeed, and pushing the
+// condemned content again ends with it present and whole.
+func TestOnlineDuringWindowAndFreeing(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	srv, hs := startRegistry(t, root)
+	live := push(t, hs, "vi/ns/live", randomImage(t, 2))
+	var condemned []v1.Image
+	for i := range 8 {
+		condemned = append(condemned, push(t, hs, fmt.Sprintf("vi/ns/gone-%d", i), randomImage(t, 3)))
+	}
+	c, err := gc.NewCollector(ctx, srv.Config(), srv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NewLister = func() (gc.Lister, error) { return liveOnly{}, nil }
+	c.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	var (
+		once              sync.Once
+		pulledInWindow    bool
+		pushedWhileFreein bool
+	)
+	res, err := c.Run(ctx, "manual", func(line string) {
+		switch {
+		case strings.HasPrefix(line, "mark:") && srv.Gate().ReadOnly():
+			pull(t, hs, "vi/ns/live", live)
+			pulledInWindow = true
+		case strings.HasPrefix(line, "freeing space:"):
+			once.Do(func() {
+				if srv.Gate().ReadOnly() {
+					t.Error("read-only while freeing space")
+				}
+				if n := trashEntries(t, root); n == 0 {
+					t.Error("the trash is already empty: the push would not race the deletion")
+				}
+				pull(t, hs, "vi/ns/live", live)
+				push(t, hs, "vi/ns/again", condemned[0])
+				pushedWhileFreein = true
+			})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pulledInWindow || !pushedWhileFreein {
+		t.Fatalf("pulled in window %v, pushed while freeing %v", pulledInWindow, pushedWhileFreein)
+	}
+	if len(res.Deleted) != len(condemned) || res.Freed <= 0 {
+		t.Fatalf("deleted %d, freed %d; want %d repositories and some space", len(res.Deleted), res.Freed, len(condemned))
+	}
+	if trashEntries(t, root) != 0 {
+		t.Error("the trash is not empty after the run")
+	}
+	pull(t, hs, "vi/ns/again", condemned[0])
+	pull(t, hs, "vi/ns/live", live)
+}
+
+type liveOnly struct{}
+
+func (liveOnly) List(context.Context) (*gc.ClusterInventory, error) {
+	return &gc.ClusterInventory{Resources: []gc.Resource{
+		{Kind: naming.KindVI, Namespace: "ns", Name: "live"},
+		{Kind: naming.KindVI, Namespace: "ns", Name: "again"},
+	}}, nil
+}
+
+func startRegistry(t *testing.T, root string) (*registry.Server, *httptest.Server) {
+	t.Helper()
+	yaml := fmt.Sprintf(`version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage:
+  filesystem: {rootdirectory: %s}
+  cache: {blobdescriptor: inmemory}
+  delete: {enabled: true}
+http: {addr: 127.0.0.1:0}
+dvcr:
+  gc: {gracePeriod: 0s}
+`, root)
+	cfg, err := config.Parse("test", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := registry.NewServer(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
+	return srv, hs
+}
+
+func randomImage(t *testing.T, layers int64) v1.Image {
+	t.Helper()
+	img, err := random.Image(64<<10, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func reference(t *testing.T, hs *httptest.Server, repo string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(strings.TrimPrefix(hs.URL, "http://")+"/"+repo+":latest", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func push(t *testing.T, hs *httptest.Server, repo string, img v1.Image) v1.Image {
+	t.Helper()
+	if err := remote.Write(reference(t, hs, repo), img); err != nil {
+		t.Fatalf("pushing %s: %v", repo, err)
+	}
+	return img
+}
+
+// pull reads the image whole, each layer checked against its digest, and
+// compares it with want.
+func pull(t *testing.T, hs *httptest.Server, repo string, want v1.Image) {
+	t.Helper()
+	img, err := remote.Image(reference(t, hs, repo))
+	if err != nil {
+		t.Fatalf("pulling %s: %v", repo, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatalf("pulling %s: %v", repo, err)
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed() // verifies the digest at EOF
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc)
+			_ = rc.Close()
+		}
+		if err != nil {
+			t.Fatalf("pulling %s: %v", repo, err)
+		}
+	}
+	got, _ := img.Digest()
+	wantD, _ := want.Digest()
+	if got != wantD {
+		t.Fatalf("pulled %s at %s, want %s", repo, got, wantD)
+	}
+}
+
+func trashEntries(t *testing.T, root string) int {
+	t.Helper()
+	runs, _ := os.ReadDir(filepath.Join(root, "dvcr", "gc", "trash"))
+	n := 0
+	for _, r := range runs {
+		entries, err := os.ReadDir(filepath.Join(root, "dvcr", "gc", "trash", r.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(entries)
+	}
+	return n
+}
