@@ -62,7 +62,11 @@ func (c *Client) GCResults(ctx context.Context) (json.RawMessage, error) {
 
 // RunGC starts a run and calls progress for each progress line; it returns
 // the run's record and, when the run failed, an error with its message.
+// progress may be nil.
 func (c *Client) RunGC(ctx context.Context, trigger string, progress func(string)) (json.RawMessage, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://dvcr"+PathGCRun+"?trigger="+url.QueryEscape(trigger), nil)
 	if err != nil {
 		return nil, err
