@@ -91,18 +91,52 @@ func (liveOnly) List(context.Context) (*gc.ClusterInventory, error) {
 	}}, nil
 }
 
+// TestInmemoryPushGCPull: with the inmemory driver the collector works on
+// the registry's own store: a live image pulls after a run, an orphan is
+// gone, and pushing it again works.
+func TestInmemoryPushGCPull(t *testing.T) {
+	ctx := context.Background()
+	srv, hs := startRegistry(t, "")
+	live := push(t, hs, "vi/ns/live", randomImage(t, 2))
+	orphan := push(t, hs, "vi/ns/gone", randomImage(t, 2))
+	c, err := gc.NewCollector(ctx, srv.Config(), srv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.NewLister = func() (gc.Lister, error) { return liveOnly{}, nil }
+	c.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	res, err := c.Run(ctx, "manual", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Deleted) != 1 || res.Freed <= 0 {
+		t.Fatalf("deleted %v, freed %d; want vi/ns/gone and its space", res.Deleted, res.Freed)
+	}
+	pull(t, hs, "vi/ns/live", live)
+	if _, err := remote.Image(reference(t, hs, "vi/ns/gone")); err == nil {
+		t.Error("the orphan still pulls")
+	}
+	pull(t, hs, "vi/ns/again", push(t, hs, "vi/ns/again", orphan))
+}
+
+// startRegistry serves a registry on filesystem storage in root, or on the
+// inmemory driver when root is empty.
 func startRegistry(t *testing.T, root string) (*registry.Server, *httptest.Server) {
 	t.Helper()
+	storage := "inmemory: {}"
+	if root != "" {
+		storage = fmt.Sprintf("filesystem: {rootdirectory: %s}", root)
+	}
 	yaml := fmt.Sprintf(`version: 0.1
 log: {level: error, accesslog: {disabled: true}}
 storage:
-  filesystem: {rootdirectory: %s}
+  %s
   cache: {blobdescriptor: inmemory}
   delete: {enabled: true}
 http: {addr: 127.0.0.1:0}
 dvcr:
   gc: {gracePeriod: 0s}
-`, root)
+`, storage)
 	cfg, err := config.Parse("test", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
