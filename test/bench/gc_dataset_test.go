@@ -28,26 +28,26 @@ import (
 func gcNamespace(i int) string { return fmt.Sprintf("gcbench-%02d", i) }
 
 // gcPlan names the repositories: live ones have a resource, orphans not.
-func gcPlan() []*gcRepo {
+func gcPlan(size gcSize) []*gcRepo {
 	var repos []*gcRepo
 	for _, live := range []bool{true, false} {
 		prefix := "img"
 		if !live {
 			prefix = "gone"
 		}
-		n := gcLive
+		n := size.live
 		if !live {
-			n = gcOrphans
+			n = size.orphans
 		}
 		for i := 0; i < n; i++ {
-			ns := gcNamespace(i % gcNamespaces)
+			ns := gcNamespace(i % size.namespaces)
 			name := fmt.Sprintf("%s-%04d", prefix, i)
 			r := &gcRepo{live: live}
 			switch {
-			case i < gcCVI:
+			case i < size.cvi:
 				r.path = "cvi/" + name
 				r.obj = object{gvr: envtest.CVIResource, kind: "ClusterVirtualImage", name: name}
-			case i < gcCVI+gcVI:
+			case i < size.cvi+size.vi:
 				r.path = "vi/" + ns + "/" + name
 				r.obj = object{gvr: envtest.VIResource, kind: "VirtualImage", ns: ns, name: name}
 			default:
@@ -221,7 +221,7 @@ func (l *gcLayout) writeRepo(r *gcRepo, i int, shared, orphanPool, untaggedPool 
 }
 
 // generateDataset writes the storage root with 16 goroutines.
-func gcGenerateDataset(t *testing.T, root string) *gcDataset {
+func gcGenerateDataset(t *testing.T, root string, size gcSize) *gcDataset {
 	t.Helper()
 	l := &gcLayout{v2: filepath.Join(root, "docker", "registry", "v2"), keep: make(map[digest.Digest]struct{})}
 	pool := func(name string, n int) []v1.Descriptor {
@@ -235,9 +235,9 @@ func gcGenerateDataset(t *testing.T, root string) *gcDataset {
 		}
 		return out
 	}
-	shared, orphanPool, untaggedPool := pool("shared", gcSharedPool), pool("orphans", gcOrphanPool), pool("untagged", gcUntaggedPool)
+	shared, orphanPool, untaggedPool := pool("shared", size.sharedPool), pool("orphans", size.orphanPool), pool("untagged", size.untaggedPool)
 
-	repos := gcPlan()
+	repos := gcPlan(size)
 	type job struct {
 		r *gcRepo
 		i int
@@ -271,7 +271,7 @@ func gcGenerateDataset(t *testing.T, root string) *gcDataset {
 	if err := <-errs; err != nil {
 		t.Fatalf("writing the dataset: %v", err)
 	}
-	return &gcDataset{root: root, repos: repos, blobs: l.blobs, bytes: l.bytes, keep: l.keep, keepBytes: l.keepBytes, untagged: l.untagged}
+	return &gcDataset{size: size, root: root, repos: repos, blobs: l.blobs, bytes: l.bytes, keep: l.keep, keepBytes: l.keepBytes, untagged: l.untagged}
 }
 
 // copyDataset makes a fresh copy of the dataset for one run (same contents

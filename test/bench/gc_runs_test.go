@@ -160,8 +160,8 @@ func gcRunCleaner(t *testing.T, cleaner string, args ...string) (gcMeasure, *gc.
 // checkDVCR checks a DVCR run's record and what remains in storage.
 func gcCheckDVCR(t *testing.T, ds *gcDataset, who, data string, m *gcMeasure) {
 	t.Helper()
-	if m.repos != gcOrphans {
-		t.Fatalf("%s: %d repositories deleted, want %d", who, m.repos, gcOrphans)
+	if m.repos != ds.size.orphans {
+		t.Fatalf("%s: %d repositories deleted, want %d", who, m.repos, ds.size.orphans)
 	}
 	if m.manifests != ds.untagged-gcUntaggedOf(ds, false) {
 		t.Fatalf("%s: %d untagged manifests deleted, want %d (those of the live repositories)", who, m.manifests, ds.untagged-gcUntaggedOf(ds, false))
@@ -287,7 +287,7 @@ func gcRunUpstream(t *testing.T, ds *gcDataset, work, registry string) gcMeasure
 	m.wall = time.Since(start)
 	m.phases = []gcPhase{{rmTime, "rm -rf of the orphan repositories done"}, {m.wall, "registry garbage-collect done"}}
 	m.rss = max(rm.rss(t), collect.rss(t))
-	m.repos = gcOrphans
+	m.repos = ds.size.orphans
 	got, _ := gcBlobsIn(t, data)
 	m.blobsDeleted = ds.blobs - len(got)
 	m.freed = gcCheckRemaining(t, ds, "upstream", data)
