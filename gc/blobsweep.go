@@ -21,7 +21,7 @@ import (
 // the sweep streams: the workers take blobs from a queue that the removal
 // keeps feeding until it ends.
 func (s *sweeper) sweepBlobs(ctx context.Context) error {
-	blobs, err := s.listBlobs(ctx)
+	blobs, err := s.blobs(ctx)
 	if err != nil {
 		return err
 	}
@@ -80,6 +80,17 @@ func (s *sweeper) sweepBlobs(ctx context.Context) error {
 func (s *sweeper) isMarked(d digest.Digest) bool {
 	_, ok := s.marked[d]
 	return ok
+}
+
+// blobs are the blobs to sweep: those listed ahead, or listed now.
+func (s *sweeper) blobs(ctx context.Context) ([]digest.Digest, error) {
+	if s.opts.Blobs == nil {
+		return s.listBlobs(ctx)
+	}
+	for _, e := range s.opts.Blobs.errors {
+		s.addError("%s", e)
+	}
+	return s.opts.Blobs.digests, nil
 }
 
 // listBlobs lists the blobs in storage: /blobs/<alg>/<2 hex>/<hex>.

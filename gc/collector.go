@@ -140,15 +140,26 @@ func (c *Collector) runGuarded(ctx context.Context, res *Result, progress func(s
 // run decides and detaches inside the read-only window, then frees the
 // space with the registry writable again. What the window detached is
 // freed even when the window failed: all of it was condemned by then.
+//
+// Entries are deleted from the moment they are in the trash: by a few
+// workers while the window is open, by all once it has closed.
 func (c *Collector) run(ctx context.Context, res *Result, progress func(string)) error {
+	c.trashMu.Lock()
+	defer c.trashMu.Unlock()
 	var tr *trash
 	if detachable(c.Driver) {
-		tr = newTrash(c.Driver, runID(res.StartedAt), c.Fault)
+		tr = newTrash(c.Driver, runID(res.StartedAt))
 	}
+	em := newEmptier(c.Driver, tr, c.Fault)
+	if tr != nil {
+		tr.detached = em.add
+	}
+	em.start(ctx, true)
 	c.setPhase(ctx, res, phaseWindow)
 	err := c.window(ctx, res, progress, tr)
+	em.windowClosed()
 	c.setPhase(ctx, res, phaseFreeing)
-	c.free(ctx, res, progress, tr)
+	c.free(ctx, res, progress, tr, em)
 	return err
 }
 
@@ -156,6 +167,11 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 // and mark and sweep, all deletions being moves into the trash when the
 // driver can move cheaply.
 func (c *Collector) window(ctx context.Context, res *Result, progress func(string), tr *trash) (err error) {
+	progress("listing blobs in storage")
+	blobs, err := ListBlobs(ctx, c.Driver, 0)
+	if err != nil {
+		return err
+	}
 	if c.Live != nil {
 		release, err := c.enterReadOnly(ctx, res, progress)
 		defer release()
@@ -195,6 +211,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		Repositories:   keptRepositories(inv, candidates),
 		Removal:        removal,
 		Fault:          c.Fault,
+		Blobs:          blobs,
 	}
 	if tr != nil {
 		opts.Discard = tr.discard
@@ -216,17 +233,15 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 // free empties the trash after the window: this run's detached entries
 // and whatever an interrupted run left. With a trash, what is freed is what
 // emptying deleted; without, the sweep's count stands.
-func (c *Collector) free(ctx context.Context, res *Result, progress func(string), tr *trash) {
-	c.trashMu.Lock()
-	defer c.trashMu.Unlock()
-	emptied := emptyTrash(ctx, c.Driver, tr, progress, c.Fault)
+func (c *Collector) free(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier) {
+	emptied := em.finish(ctx, progress)
 	if tr != nil {
 		res.Freed = 0
 	}
 	res.Freed += emptied.Freed
 	res.Warnings = append(res.Warnings, emptied.Errors...)
 	if emptied.Entries > 0 {
-		progress(fmt.Sprintf("freed %s: %d entries deleted after the read-only window", units.FormatBytes(uint64(res.Freed)), emptied.Entries))
+		progress(fmt.Sprintf("freed %s: %d entries deleted", units.FormatBytes(uint64(res.Freed)), emptied.Entries))
 	}
 	freedAt := c.now()
 	res.FreedAt = &freedAt

@@ -9,13 +9,14 @@
 //
 // Writes are refused only while a run decides what goes and takes it out of
 // the registry's tree; the slow part, freeing the space, comes after. On
-// drivers that move a directory by a rename (filesystem, inmemory), every
+// the filesystem driver, which moves a directory by a rename, every
 // deletion inside the window — a repository, an untagged manifest's
 // revision link, a blob, a layer link — is a move into the run's trash
 // (/dvcr/gc/trash/<run>, outside distribution's /docker/registry/v2), and
-// the trash is emptied once the registry is writable again. On object
-// stores a move is a copy, so there the run deletes in place and the window
-// lasts the whole run.
+// the trash is emptied as it fills: by two workers while the window is
+// open, by sixteen once the registry is writable again. On object stores a
+// move is a copy (and the inmemory driver's moves are unreliable), so there
+// the run deletes in place and the window lasts the whole run.
 //
 // Why this is safe: (1) everything moved was condemned by a mark made with
 // writes drained and refused, so no manifest that exists when the window

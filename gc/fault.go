@@ -18,7 +18,7 @@ const (
 	faultMark     = "mark"     // a repository has been marked
 	faultRemoval  = "removal"  // a repository has been removed (detached)
 	faultDetach   = "detach"   // a blob has been detached or deleted
-	faultDelete   = "delete"   // a trash entry has been deleted, after the window
+	faultDelete   = "delete"   // the freeing after the window has begun, and after each entry it deletes
 	faultRecord   = "record"   // the record is written but not yet in place
 )
 

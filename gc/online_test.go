@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -42,8 +42,11 @@ func TestOnlineDuringWindowAndFreeing(t *testing.T) {
 	}
 	c.NewLister = func() (gc.Lister, error) { return liveOnly{}, nil }
 	c.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	// The trash's deletions wait until the test has pushed: the push
+	// certainly races the freeing.
+	held := &heldDeletes{StorageDriver: c.Driver, release: make(chan struct{})}
+	c.Driver = held
 	var (
-		once              sync.Once
 		pulledInWindow    bool
 		pushedWhileFreein bool
 	)
@@ -52,18 +55,17 @@ func TestOnlineDuringWindowAndFreeing(t *testing.T) {
 		case strings.HasPrefix(line, "mark:") && srv.Gate().ReadOnly():
 			pull(t, hs, "vi/ns/live", live)
 			pulledInWindow = true
-		case strings.HasPrefix(line, "freeing space:"):
-			once.Do(func() {
-				if srv.Gate().ReadOnly() {
-					t.Error("read-only while freeing space")
-				}
-				if n := trashEntries(t, root); n == 0 {
-					t.Error("the trash is already empty: the push would not race the deletion")
-				}
-				pull(t, hs, "vi/ns/live", live)
-				push(t, hs, "vi/ns/again", condemned[0])
-				pushedWhileFreein = true
-			})
+		case line == "registry is read-write again":
+			if srv.Gate().ReadOnly() {
+				t.Error("read-only while freeing space")
+			}
+			if n := trashEntries(t, root); n == 0 {
+				t.Error("the trash is empty: the push would not race the deletion")
+			}
+			pull(t, hs, "vi/ns/live", live)
+			push(t, hs, "vi/ns/again", condemned[0])
+			pushedWhileFreein = true
+			close(held.release)
 		}
 	})
 	if err != nil {
@@ -80,6 +82,20 @@ func TestOnlineDuringWindowAndFreeing(t *testing.T) {
 	}
 	pull(t, hs, "vi/ns/again", condemned[0])
 	pull(t, hs, "vi/ns/live", live)
+}
+
+// heldDeletes holds the deletions of the collector's trash until release
+// is closed.
+type heldDeletes struct {
+	storagedriver.StorageDriver
+	release chan struct{}
+}
+
+func (h *heldDeletes) Delete(ctx context.Context, p string) error {
+	if strings.HasPrefix(p, "/dvcr/gc/trash/") {
+		<-h.release
+	}
+	return h.StorageDriver.Delete(ctx, p)
 }
 
 type liveOnly struct{}
@@ -110,7 +126,7 @@ func TestInmemoryPushGCPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(res.Deleted) != 1 || res.Freed <= 0 {
-		t.Fatalf("deleted %v, freed %d; want vi/ns/gone and its space", res.Deleted, res.Freed)
+		t.Fatalf("deleted %v, freed %d (%+v, warnings %v); want vi/ns/gone and its space", res.Deleted, res.Freed, res.Sweep, res.Warnings)
 	}
 	pull(t, hs, "vi/ns/live", live)
 	if _, err := remote.Image(reference(t, hs, "vi/ns/gone")); err == nil {
@@ -210,11 +226,17 @@ func trashEntries(t *testing.T, root string) int {
 	runs, _ := os.ReadDir(filepath.Join(root, "dvcr", "gc", "trash"))
 	n := 0
 	for _, r := range runs {
-		entries, err := os.ReadDir(filepath.Join(root, "dvcr", "gc", "trash", r.Name()))
+		shards, err := os.ReadDir(filepath.Join(root, "dvcr", "gc", "trash", r.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		n += len(entries)
+		for _, s := range shards {
+			entries, err := os.ReadDir(filepath.Join(root, "dvcr", "gc", "trash", r.Name(), s.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(entries)
+		}
 	}
 	return n
 }

@@ -117,7 +117,9 @@ func (c *Collector) finishRemovals(ctx context.Context, repos []string, progress
 func (c *Collector) FreeLeftovers(ctx context.Context, progress func(string)) (int64, error) {
 	c.trashMu.Lock()
 	defer c.trashMu.Unlock()
-	res := emptyTrash(ctx, c.Driver, nil, serialized(progress), nil)
+	em := newEmptier(c.Driver, nil, nil)
+	em.start(ctx, false)
+	res := em.finish(ctx, serialized(progress))
 	if len(res.Errors) > 0 {
 		return res.Freed, errors.New(strings.Join(res.Errors, "; "))
 	}

@@ -48,6 +48,29 @@ type SweepOptions struct {
 	Discard func(ctx context.Context, path string, size int64) error
 	// Fault, when not nil, is called at the fault points (fault.go).
 	Fault func(point string)
+	// Blobs, when not nil, are the blobs to sweep, listed by ListBlobs
+	// before the registry became read-only, to keep the listing out of the
+	// window. A blob written after the listing is not among them and stays
+	// until the next run; one listed and referenced by a manifest pushed
+	// meanwhile is marked, since the mark comes after.
+	Blobs *BlobList
+}
+
+// BlobList is the blobs found in storage by ListBlobs.
+type BlobList struct {
+	digests []digest.Digest
+	errors  []string // prefixes that could not be listed
+}
+
+// ListBlobs lists the blobs in storage with concurrency parallel listings
+// (0 = 8).
+func ListBlobs(ctx context.Context, driver storagedriver.StorageDriver, concurrency int) (*BlobList, error) {
+	s := newSweeper(driver, SweepOptions{Concurrency: concurrency})
+	digests, err := s.listBlobs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &BlobList{digests: digests, errors: s.stats.Errors}, nil
 }
 
 // SweepStats is what MarkAndSweep did (or, with DryRun, would do).

@@ -30,35 +30,40 @@ const emptyConcurrency = 16
 
 // detachable reports whether the driver moves a directory in one cheap
 // operation (a rename), so that detaching costs no freeing of space. On
-// object stores a move is a copy: there the run deletes in place.
+// object stores a move is a copy, and distribution's inmemory driver leaves
+// the paths of a moved directory's children stale: there the run deletes in
+// place.
 func detachable(d storagedriver.StorageDriver) bool {
-	switch d.Name() {
-	case "filesystem", "inmemory":
-		return true
-	}
-	return false
+	return d.Name() == "filesystem"
 }
 
-// trash is the trash of one run. Entries are numbered, so that moving never
-// collides and the trash is one flat directory per run.
+// trashShards spreads a run's entries over directories: renames into one
+// directory serialize on its lock (measured here: 8 workers moving 14,000
+// blob directories take 210 ms into one directory, 133 ms into 16).
+const trashShards = 64
+
+// trash is the trash of one run: <run>/<shard>/<n>. Entries are numbered,
+// so that moving never collides.
 type trash struct {
 	driver storagedriver.StorageDriver
 	dir    string
 	seq    atomic.Int64
-	fault  func(string)
+	// detached, when not nil, is told of each entry once it is in the trash.
+	detached func(entry string)
 
 	mu    sync.Mutex
 	sizes map[string]int64 // blob bytes by entry, to count what is freed
 }
 
-func newTrash(driver storagedriver.StorageDriver, run string, fault func(string)) *trash {
-	return &trash{driver: driver, dir: path.Join(trashRoot, run), fault: fault, sizes: map[string]int64{}}
+func newTrash(driver storagedriver.StorageDriver, run string) *trash {
+	return &trash{driver: driver, dir: path.Join(trashRoot, run), sizes: map[string]int64{}}
 }
 
 // discard moves p into the trash; size is the blob bytes it holds (0 for
 // links and repositories, whose space is not counted as freed).
 func (t *trash) discard(ctx context.Context, p string, size int64) error {
-	entry := path.Join(t.dir, strconv.FormatInt(t.seq.Add(1), 10))
+	n := t.seq.Add(1)
+	entry := path.Join(t.dir, strconv.FormatInt(n%trashShards, 10), strconv.FormatInt(n, 10))
 	if err := t.driver.Move(ctx, p, entry); err != nil {
 		return err
 	}
@@ -67,78 +72,8 @@ func (t *trash) discard(ctx context.Context, p string, size int64) error {
 		t.sizes[entry] = size
 		t.mu.Unlock()
 	}
+	if t.detached != nil {
+		t.detached(entry)
+	}
 	return nil
-}
-
-// emptyResult is what emptying the trash did.
-type emptyResult struct {
-	Entries int
-	Freed   int64 // bytes of blob data deleted
-	Errors  []string
-}
-
-// emptyTrash deletes every run's trash: this run's, and what an earlier run
-// that was interrupted left. Everything in the trash was condemned inside a
-// read-only window, so deleting it is safe at any time. Blob bytes are those
-// recorded when moved, or, for an earlier run's entries, found by Stat.
-func emptyTrash(ctx context.Context, driver storagedriver.StorageDriver, own *trash, progress func(string), fault func(string)) emptyResult {
-	var res emptyResult
-	runs, err := driver.List(ctx, trashRoot)
-	if err != nil {
-		if !sweepNotFound(err) {
-			res.Errors = append(res.Errors, "listing the trash: "+err.Error())
-		}
-		return res
-	}
-	var entries []string
-	for _, run := range runs {
-		list, err := driver.List(ctx, run)
-		if err != nil && !sweepNotFound(err) {
-			res.Errors = append(res.Errors, "listing the trash: "+err.Error())
-			continue
-		}
-		entries = append(entries, list...)
-	}
-	res.Entries = len(entries)
-	prog := newPhaseProgress(progress, "freeing space", "entries deleted", len(entries))
-	var mu sync.Mutex
-	_ = forEachParallel(ctx, emptyConcurrency, len(entries), func(ctx context.Context, i int) error {
-		size := entrySize(ctx, driver, own, entries[i])
-		err := driver.Delete(ctx, entries[i])
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case err == nil:
-			res.Freed += size
-		case !sweepNotFound(err):
-			res.Errors = append(res.Errors, "deleting "+entries[i]+": "+err.Error())
-		}
-		prog.add(1)
-		if fault != nil {
-			fault(faultDelete)
-		}
-		return nil
-	})
-	if ctx.Err() == nil && len(res.Errors) == 0 {
-		for _, run := range runs {
-			if err := driver.Delete(ctx, run); err != nil && !sweepNotFound(err) {
-				res.Errors = append(res.Errors, "deleting "+run+": "+err.Error())
-			}
-		}
-	}
-	return res
-}
-
-// entrySize is the blob bytes an entry holds.
-func entrySize(ctx context.Context, driver storagedriver.StorageDriver, own *trash, entry string) int64 {
-	if own != nil && path.Dir(entry) == own.dir {
-		own.mu.Lock()
-		defer own.mu.Unlock()
-		return own.sizes[entry]
-	}
-	fi, err := driver.Stat(ctx, path.Join(entry, "data"))
-	if err != nil || fi.IsDir() {
-		return 0
-	}
-	return fi.Size()
 }

@@ -78,7 +78,7 @@ func TestRecover(t *testing.T) {
 	_, _, lost := f.image("vi/ns/lost", "latest", "c")
 	// The crash: _manifests of vi/legacy and a condemned blob were moved to
 	// the trash, _layers not yet.
-	tr := newTrash(f.driver, "run1", nil)
+	tr := newTrash(f.driver, "run1")
 	for _, p := range []string{"/docker/registry/v2/repositories/vi/legacy/_manifests", blobDirOf(lost[0].Digest)} {
 		if err := tr.discard(f.ctx, p, 0); err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ func TestGCCrashAtEveryPhase(t *testing.T) {
 		{"mark:2", "read-only window"},
 		{"removal:2", "read-only window"},
 		{"detach:2", "read-only window"},
-		{"delete:3", "freeing space"},
+		{"delete", "freeing space"},
 		{"record", "writing the record"},
 	}
 	for _, p := range points {
