@@ -5,10 +5,13 @@ package gc
 
 import (
 	"context"
+
 	"fmt"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"path"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -149,25 +152,25 @@ func (s *sweeper) listBlobs(ctx context.Context) ([]digest.Digest, error) {
 // sweepBlob deletes an unmarked blob unless it is recent; a blob directory
 // without data is left alone.
 func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
-	fi, err := s.driver.Stat(ctx, storage.BlobData(d))
+	fi, err := s.blobStat(ctx, d)
 	switch {
 	case sweepNotFound(err):
 		return
 	case err != nil:
 		s.addError("blob %s: %v", d, err)
 		return
-	case fi.IsDir():
+	case fi.dir:
 		return
 	}
 	_, linked := s.recentLinks[d]
-	if fi.ModTime().After(s.cutoff) || linked {
+	if fi.modTime.After(s.cutoff) || linked {
 		s.mu.Lock()
 		s.stats.BlobsKeptRecent++
 		s.mu.Unlock()
 		return
 	}
 	if !s.opts.DryRun {
-		err := s.discard(ctx, storage.BlobDir(d), fi.Size())
+		err := s.discard(ctx, storage.BlobDir(d), fi.size)
 		s.fault(faultDetach)
 		if err != nil {
 			if !sweepNotFound(err) {
@@ -178,7 +181,7 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 	}
 	s.mu.Lock()
 	s.stats.BlobsDeleted++
-	s.stats.FreedBytes += fi.Size()
+	s.stats.FreedBytes += fi.size
 	links := s.layerLinks[d]
 	s.mu.Unlock()
 	if s.opts.DryRun {
@@ -190,4 +193,32 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 			s.addError("deleting layer link %s: %v", dir, err)
 		}
 	}
+}
+
+// blobStat is the Stat of the blob's data, taken by ListBlobs when it
+// listed the blob (blob data is never rewritten: distribution skips the
+// write of a blob that exists), else now.
+func (s *sweeper) blobStat(ctx context.Context, d digest.Digest) (blobInfo, error) {
+	if s.opts.Blobs != nil {
+		if bi, ok := s.opts.Blobs.stats[d]; ok {
+			return bi, nil
+		}
+	}
+	fi, err := s.driver.Stat(ctx, storage.BlobData(d))
+	if err != nil {
+		return blobInfo{}, err
+	}
+	return infoOf(fi), nil
+}
+
+// blobInfo is what the sweep needs of a blob's data: small, since a
+// listing holds one per blob in storage.
+type blobInfo struct {
+	size    int64
+	modTime time.Time
+	dir     bool
+}
+
+func infoOf(fi storagedriver.FileInfo) blobInfo {
+	return blobInfo{size: fi.Size(), modTime: fi.ModTime(), dir: fi.IsDir()}
 }

@@ -43,6 +43,9 @@ type Collector struct {
 	Now     func() time.Time
 	// Fault, when not nil, is called at the fault points (fault.go).
 	Fault func(point string)
+	// FilesystemRoot is the filesystem driver's root directory, for moves
+	// into the trash by rename(2); empty uses the driver's Move.
+	FilesystemRoot string
 
 	running atomic.Bool
 	trashMu sync.Mutex // held while the trash is emptied
@@ -149,6 +152,7 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 	var tr *trash
 	if detachable(c.Driver) {
 		tr = newTrash(c.Driver, runID(res.StartedAt))
+		tr.fsRoot = c.FilesystemRoot
 	}
 	em := newEmptier(c.Driver, tr, c.Fault)
 	if tr != nil {
@@ -346,9 +350,12 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 	if err != nil {
 		return nil, err
 	}
+	fsRoot, _ := storage.FilesystemRoot(cfg)
 	return &Collector{
 		Driver: driver,
 		Fault:  fault,
+		// The driver of a live registry is the one the configuration names.
+		FilesystemRoot: fsRoot,
 		NewLister: func() (Lister, error) {
 			rc, err := restConfig()
 			if err != nil {

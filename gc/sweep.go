@@ -59,18 +59,37 @@ type SweepOptions struct {
 // BlobList is the blobs found in storage by ListBlobs.
 type BlobList struct {
 	digests []digest.Digest
-	errors  []string // prefixes that could not be listed
+	stats   map[digest.Digest]blobInfo // of each blob's data
+	errors  []string                   // prefixes that could not be listed
 }
 
-// ListBlobs lists the blobs in storage with concurrency parallel listings
-// (0 = 8).
+// ListBlobs lists the blobs in storage and stats their data, with
+// concurrency parallel calls (0 = 8). A blob whose data cannot be stat'ed
+// is stat'ed again by the sweep.
 func ListBlobs(ctx context.Context, driver storagedriver.StorageDriver, concurrency int) (*BlobList, error) {
 	s := newSweeper(driver, SweepOptions{Concurrency: concurrency})
 	digests, err := s.listBlobs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &BlobList{digests: digests, errors: s.stats.Errors}, nil
+	infos := make([]*blobInfo, len(digests))
+	err = forEachParallel(ctx, s.workers, len(digests), func(ctx context.Context, i int) error {
+		if fi, err := driver.Stat(ctx, storage.BlobData(digests[i])); err == nil {
+			bi := infoOf(fi)
+			infos[i] = &bi
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	stats := make(map[digest.Digest]blobInfo, len(digests))
+	for i, bi := range infos {
+		if bi != nil {
+			stats[digests[i]] = *bi
+		}
+	}
+	return &BlobList{digests: digests, stats: stats, errors: s.stats.Errors}, nil
 }
 
 // SweepStats is what MarkAndSweep did (or, with DryRun, would do).

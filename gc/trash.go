@@ -5,7 +5,11 @@ package gc
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -48,6 +52,12 @@ type trash struct {
 	driver storagedriver.StorageDriver
 	dir    string
 	seq    atomic.Int64
+	// fsRoot, when set, is the filesystem driver's root directory: moves
+	// are then one rename(2) each, without the driver's Stat of the source
+	// and of the destination's directory (two path walks per entry, inside
+	// the window).
+	fsRoot string
+	shards [trashShards]sync.Once
 	// detached, when not nil, is told of each entry once it is in the trash.
 	detached func(entry string)
 
@@ -64,7 +74,7 @@ func newTrash(driver storagedriver.StorageDriver, run string) *trash {
 func (t *trash) discard(ctx context.Context, p string, size int64) error {
 	n := t.seq.Add(1)
 	entry := path.Join(t.dir, strconv.FormatInt(n%trashShards, 10), strconv.FormatInt(n, 10))
-	if err := t.driver.Move(ctx, p, entry); err != nil {
+	if err := t.move(ctx, p, entry, int(n%trashShards)); err != nil {
 		return err
 	}
 	if size > 0 {
@@ -76,4 +86,20 @@ func (t *trash) discard(ctx context.Context, p string, size int64) error {
 		t.detached(entry)
 	}
 	return nil
+}
+
+func (t *trash) move(ctx context.Context, p, entry string, shard int) error {
+	if t.fsRoot == "" {
+		return t.driver.Move(ctx, p, entry)
+	}
+	var mkErr error
+	t.shards[shard].Do(func() { mkErr = os.MkdirAll(filepath.Join(t.fsRoot, path.Dir(entry)), 0o777) })
+	if mkErr != nil {
+		return mkErr
+	}
+	err := os.Rename(filepath.Join(t.fsRoot, p), filepath.Join(t.fsRoot, entry))
+	if errors.Is(err, fs.ErrNotExist) {
+		return storagedriver.PathNotFoundError{Path: p, DriverName: "filesystem"}
+	}
+	return err
 }

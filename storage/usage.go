@@ -28,12 +28,9 @@ func (u Usage) UsedPercent() int {
 // VolumeUsage reports the space of the filesystem holding the storage root
 // (statfs), for the filesystem driver.
 func VolumeUsage(cfg *config.Config) (Usage, error) {
-	if cfg.Registry.Storage.Type() != "filesystem" {
+	root, ok := FilesystemRoot(cfg)
+	if !ok {
 		return Usage{}, ErrUsageUnknown
-	}
-	root, _ := cfg.Registry.Storage.Parameters()["rootdirectory"].(string)
-	if root == "" {
-		root = "/var/lib/registry" // the filesystem driver's default
 	}
 	var st unix.Statfs_t
 	// An empty registry may not have created its root yet: the space is
@@ -56,4 +53,17 @@ func VolumeUsage(cfg *config.Config) (Usage, error) {
 		Used:      (st.Blocks - st.Bfree) * bs,
 		Available: st.Bavail * bs,
 	}, nil
+}
+
+// FilesystemRoot is the storage root directory of the filesystem driver;
+// false for other drivers.
+func FilesystemRoot(cfg *config.Config) (string, bool) {
+	if cfg.Registry.Storage.Type() != "filesystem" {
+		return "", false
+	}
+	root, _ := cfg.Registry.Storage.Parameters()["rootdirectory"].(string)
+	if root == "" {
+		root = "/var/lib/registry" // the filesystem driver's default
+	}
+	return root, true
 }
