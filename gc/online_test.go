@@ -17,10 +17,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
 // TestOnlineDuringWindowAndFreeing: a real registry over loopback HTTP and
@@ -143,26 +143,9 @@ func startRegistry(t *testing.T, root string) (*registry.Server, *httptest.Serve
 	if root != "" {
 		storage = fmt.Sprintf("filesystem: {rootdirectory: %s}", root)
 	}
-	yaml := fmt.Sprintf(`version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage:
-  %s
-  cache: {blobdescriptor: inmemory}
-  delete: {enabled: true}
-http: {addr: 127.0.0.1:0}
-dvcr:
-  gc: {gracePeriod: 0s}
-`, storage)
-	cfg, err := config.Parse("test", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := registry.NewServer(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := dvcrtest.NewRegistry(t, storage, "dvcr:\n  gc: {gracePeriod: 0s}\n")
 	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
+	t.Cleanup(hs.Close)
 	return srv, hs
 }
 

@@ -2,7 +2,6 @@ package registry_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/test/dvcrtest"
 )
@@ -26,24 +24,9 @@ import (
 func newTestRegistry(t *testing.T) (*registry.Server, *httptest.Server, string) {
 	t.Helper()
 	root := t.TempDir()
-	yaml := fmt.Sprintf(`version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage:
-  filesystem: {rootdirectory: %s}
-  cache: {blobdescriptor: inmemory}
-  delete: {enabled: true}
-http: {addr: 127.0.0.1:0}
-`, root)
-	cfg, err := config.Parse("test", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := registry.NewServer(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := dvcrtest.NewRegistry(t, "filesystem: {rootdirectory: "+root+"}", "")
 	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
+	t.Cleanup(hs.Close)
 	return srv, hs, root
 }
 

@@ -17,9 +17,9 @@ import (
 
 	digest "github.com/opencontainers/go-digest"
 
-	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
 // testRegistry is DVCR's registry (distribution with the write gate) on
@@ -32,21 +32,7 @@ type testRegistry struct {
 
 func startRegistry(t *testing.T) *testRegistry {
 	t.Helper()
-	yaml := fmt.Sprintf(`version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage:
-  filesystem: {rootdirectory: %s}
-  delete: {enabled: true}
-http: {addr: 127.0.0.1:0}
-`, t.TempDir())
-	cfg, err := config.Parse("test", []byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := registry.NewServer(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := dvcrtest.NewRegistry(t, "filesystem: {rootdirectory: "+t.TempDir()+"}", "")
 	tr := &testRegistry{srv: srv}
 	tr.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if tr.hook != nil && tr.hook(w, r, srv.Handler()) {
@@ -54,7 +40,7 @@ http: {addr: 127.0.0.1:0}
 		}
 		srv.Handler().ServeHTTP(w, r)
 	}))
-	t.Cleanup(func() { tr.http.Close(); _ = srv.Close() })
+	t.Cleanup(tr.http.Close)
 	return tr
 }
 
