@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/dvcr/dvcr/storage"
@@ -31,6 +30,11 @@ type sweepTag struct {
 }
 
 // scanRepository reads a repository's revisions, tags and layer links.
+//
+// It lists the few directories of the layout it needs instead of walking
+// the repository: a walk stats every directory and file it passes, about 40
+// driver calls for a repository with a handful of layers, and the mark runs
+// inside the read-only window.
 func (s *sweeper) scanRepository(ctx context.Context, name string) (*sweepRepo, error) {
 	dir := storage.RepositoryDir(name)
 	repo := &sweepRepo{
@@ -39,63 +43,129 @@ func (s *sweeper) scanRepository(ctx context.Context, name string) (*sweepRepo, 
 		tagIndex:  make(map[digest.Digest][]string),
 	}
 	manifests := path.Join(dir, "_manifests")
-	err := s.driver.Walk(ctx, manifests, func(fi storagedriver.FileInfo) error {
-		if err := ctx.Err(); err != nil {
+	if err := s.scanRevisions(ctx, repo, path.Join(manifests, "revisions")); err != nil {
+		return nil, err
+	}
+	if err := s.scanTags(ctx, repo, path.Join(manifests, "tags")); err != nil {
+		return nil, err
+	}
+	if err := s.scanLayers(ctx, repo, path.Join(dir, "_layers")); err != nil {
+		return nil, err
+	}
+	sort.Slice(repo.tags, func(i, j int) bool { return repo.tags[i].name < repo.tags[j].name })
+	return repo, nil
+}
+
+// digestDirs lists <root>/<alg>/<hex> and calls fn for each; alg and hex
+// are the path elements, whether or not they make a valid digest.
+func (s *sweeper) digestDirs(ctx context.Context, root string, fn func(alg, hex, dir string) error) error {
+	algorithms, err := s.driver.List(ctx, root)
+	if sweepNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, alg := range algorithms {
+		dirs, err := s.driver.List(ctx, alg)
+		if sweepNotFound(err) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
-		if fi.IsDir() {
-			return nil
+		for _, d := range dirs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(path.Base(alg), path.Base(d), d); err != nil {
+				return err
+			}
 		}
-		parts := strings.Split(strings.TrimPrefix(fi.Path(), manifests+"/"), "/")
+	}
+	return nil
+}
+
+// scanRevisions reads _manifests/revisions/<alg>/<hex>/link: the manifests
+// of the repository, with the modification times of their links.
+func (s *sweeper) scanRevisions(ctx context.Context, repo *sweepRepo, root string) error {
+	err := s.digestDirs(ctx, root, func(alg, hex, dir string) error {
+		fi, err := s.driver.Stat(ctx, path.Join(dir, "link"))
+		if sweepNotFound(err) {
+			return nil // no link: not a revision
+		}
+		if err != nil {
+			return err
+		}
+		d, ok := sweepDigest(alg, hex)
 		switch {
-		case len(parts) == 4 && parts[0] == "revisions" && parts[3] == "link":
-			d, ok := sweepDigest(parts[1], parts[2])
-			switch {
-			case ok:
-				repo.revisions[d] = fi.ModTime()
-			case !s.opts.DeleteUntagged || fi.ModTime().After(s.cutoff):
-				// A manifest to keep, but what it references is unknown.
-				return fmt.Errorf("repository %s: kept manifest revision %s:%s: invalid or unsupported digest", name, parts[1], parts[2])
-			}
-		case len(parts) == 4 && parts[0] == "tags" && parts[2] == "current" && parts[3] == "link":
-			repo.tags = append(repo.tags, sweepTag{name: parts[1], link: fi.Path()})
-		case len(parts) == 6 && parts[0] == "tags" && parts[2] == "index" && parts[5] == "link":
-			if d, ok := sweepDigest(parts[3], parts[4]); ok {
-				repo.tagIndex[d] = append(repo.tagIndex[d], path.Dir(fi.Path()))
-			}
+		case ok:
+			repo.revisions[d] = fi.ModTime()
+		case !s.opts.DeleteUntagged || fi.ModTime().After(s.cutoff):
+			// A manifest to keep, but what it references is unknown.
+			return fmt.Errorf("kept manifest revision %s:%s: invalid or unsupported digest", alg, hex)
 		}
 		return nil
 	})
-	if err != nil && !sweepNotFound(err) {
-		return nil, fmt.Errorf("repository %s: listing manifests: %w", name, err)
+	if err != nil {
+		return fmt.Errorf("repository %s: listing manifests: %w", repo.name, err)
 	}
+	return nil
+}
 
-	layers := path.Join(dir, "_layers")
+// scanTags reads _manifests/tags/<tag>: the current link of each tag (read
+// later by readTag) and its history, tags/<tag>/index/<alg>/<hex>.
+func (s *sweeper) scanTags(ctx context.Context, repo *sweepRepo, root string) error {
+	tags, err := s.driver.List(ctx, root)
+	if sweepNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("repository %s: listing tags: %w", repo.name, err)
+	}
+	for _, tagDir := range tags {
+		repo.tags = append(repo.tags, sweepTag{name: path.Base(tagDir), link: path.Join(tagDir, "current", "link")})
+		err := s.digestDirs(ctx, path.Join(tagDir, "index"), func(alg, hex, dir string) error {
+			if d, ok := sweepDigest(alg, hex); ok {
+				repo.tagIndex[d] = append(repo.tagIndex[d], dir)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("repository %s: listing the history of tag %s: %w", repo.name, path.Base(tagDir), err)
+		}
+	}
+	return nil
+}
+
+// scanLayers reads _layers/<alg>/<hex>: the blobs the repository links, and
+// with a grace period those it linked within it (the link's modification
+// time is read only then).
+func (s *sweeper) scanLayers(ctx context.Context, repo *sweepRepo, root string) error {
 	recent := make(map[digest.Digest]struct{})
 	links := make(map[digest.Digest]string)
-	err = s.driver.Walk(ctx, layers, func(fi storagedriver.FileInfo) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if fi.IsDir() {
-			return nil
-		}
-		parts := strings.Split(strings.TrimPrefix(fi.Path(), layers+"/"), "/")
-		if len(parts) != 3 || parts[2] != "link" {
-			return nil
-		}
-		d, ok := sweepDigest(parts[0], parts[1])
+	err := s.digestDirs(ctx, root, func(alg, hex, dir string) error {
+		d, ok := sweepDigest(alg, hex)
 		if !ok {
 			return nil
 		}
-		if fi.ModTime().After(s.cutoff) {
-			recent[d] = struct{}{}
+		if s.opts.GracePeriod > 0 {
+			fi, err := s.driver.Stat(ctx, path.Join(dir, "link"))
+			if sweepNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if fi.ModTime().After(s.cutoff) {
+				recent[d] = struct{}{}
+			}
 		}
-		links[d] = path.Dir(fi.Path())
+		links[d] = dir
 		return nil
 	})
-	if err != nil && !sweepNotFound(err) {
-		return nil, fmt.Errorf("repository %s: listing layers: %w", name, err)
+	if err != nil {
+		return fmt.Errorf("repository %s: listing layers: %w", repo.name, err)
 	}
 	s.mu.Lock()
 	for d := range recent {
@@ -105,8 +175,7 @@ func (s *sweeper) scanRepository(ctx context.Context, name string) (*sweepRepo, 
 		s.layerLinks[d] = append(s.layerLinks[d], dir)
 	}
 	s.mu.Unlock()
-	sort.Slice(repo.tags, func(i, j int) bool { return repo.tags[i].name < repo.tags[j].name })
-	return repo, nil
+	return nil
 }
 
 // readTag returns the digest a tag points to, or "" when the tag is gone.
