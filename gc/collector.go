@@ -161,8 +161,9 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 	em.start(ctx, true)
 	c.setPhase(ctx, res, phaseWindow)
 	err := c.window(ctx, res, progress, tr)
-	em.windowClosed()
+	// The marker names the freeing before the freeing speeds up.
 	c.setPhase(ctx, res, phaseFreeing)
+	em.windowClosed()
 	c.free(ctx, res, progress, tr, em)
 	return err
 }
