@@ -159,6 +159,7 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 		tr.detached = em.add
 	}
 	em.start(ctx, true)
+	defer em.abandon() // a panic must not leave the workers waiting
 	c.setPhase(ctx, res, phaseWindow)
 	err := c.window(ctx, res, progress, tr)
 	// The marker names the freeing before the freeing speeds up.

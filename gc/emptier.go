@@ -117,6 +117,15 @@ func (e *emptier) finish(ctx context.Context, progress func(string)) emptyResult
 	return res
 }
 
+// abandon stops the workers once the queue is empty; after finish it
+// changes nothing. What is left in the trash goes at the next run or start.
+func (e *emptier) abandon() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.wake.Broadcast()
+}
+
 // report prints the progress of the freeing every second until stopped.
 func (e *emptier) report(progress func(string)) func() {
 	stop := make(chan struct{})

@@ -74,9 +74,7 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := recoverGC(ctx, collector, log); err != nil {
-		return err
-	}
+	recoverGC(ctx, collector, log)
 
 	ln, err := listen(cfg)
 	if err != nil {
@@ -259,18 +257,20 @@ func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, c
 
 // recoverGC finishes what a garbage collection run the previous process
 // did not survive left, before the registry takes requests; the space of
-// what it had detached is freed in the background.
-func recoverGC(ctx context.Context, collector *gc.Collector, log io.Writer) error {
+// what it had detached is freed in the background. A failure is reported,
+// not fatal: the images must be served.
+func recoverGC(ctx context.Context, collector *gc.Collector, log io.Writer) {
 	report := func(line string) { fmt.Fprintln(log, "dvcr serve: gc:", line) }
 	if err := collector.Recover(ctx, report); err != nil {
-		return err
+		// Serving the images matters more: what recovery did not finish
+		// is harmless (unreferenced leftovers) and retried at next start.
+		report("recovering from an interrupted run failed, serving anyway: " + err.Error())
 	}
 	go func() {
 		if _, err := collector.FreeLeftovers(ctx, report); err != nil {
 			report("freeing what an interrupted run left: " + err.Error())
 		}
 	}()
-	return nil
 }
 
 // newCollector builds the garbage collector of this server. The cluster is

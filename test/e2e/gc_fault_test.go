@@ -174,3 +174,22 @@ func (f *faultRun) checkFinished(srv *dvcrtest.Server) {
 		f.t.Fatal(err)
 	}
 }
+
+// TestServeDespiteFailedRecovery: a recovery that cannot finish (here the
+// journal directory is a file) is reported, and the registry serves anyway.
+func TestServeDespiteFailedRecovery(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(filepath.Join(data, "dvcr", "gc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "dvcr", "gc", "journal"), []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{DataDir: data})
+	disk := dvcrtest.MakeDisk(t, "after", "raw", "1M", 32*1024)
+	dvcrtest.Push(t, srv, disk, "vi/ns/after", "latest")
+	assertSameDisk(t, disk, dvcrtest.Pull(t, srv, "vi/ns/after", "latest"))
+	if !strings.Contains(srv.Stderr(), "serving anyway") {
+		t.Errorf("the failed recovery is not reported:\n%s", srv.Stderr())
+	}
+}
