@@ -163,7 +163,7 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 		return
 	}
 	_, linked := s.recentLinks[d]
-	if fi.modTime.After(s.cutoff) || linked {
+	if time.Unix(0, fi.modTime).After(s.cutoff) || linked {
 		s.mu.Lock()
 		s.stats.BlobsKeptRecent++
 		s.mu.Unlock()
@@ -200,7 +200,7 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 // write of a blob that exists), else now.
 func (s *sweeper) blobStat(ctx context.Context, d digest.Digest) (blobInfo, error) {
 	if s.opts.Blobs != nil {
-		if bi, ok := s.opts.Blobs.stats[d]; ok {
+		if bi, ok := s.opts.Blobs.info(d); ok {
 			return bi, nil
 		}
 	}
@@ -211,14 +211,15 @@ func (s *sweeper) blobStat(ctx context.Context, d digest.Digest) (blobInfo, erro
 	return infoOf(fi), nil
 }
 
-// blobInfo is what the sweep needs of a blob's data: small, since a
+// blobInfo is what the sweep needs of a blob's data: 24 bytes, since a
 // listing holds one per blob in storage.
 type blobInfo struct {
 	size    int64
-	modTime time.Time
+	modTime int64 // Unix nanoseconds
 	dir     bool
+	known   bool // false: not stat'ed
 }
 
 func infoOf(fi storagedriver.FileInfo) blobInfo {
-	return blobInfo{size: fi.Size(), modTime: fi.ModTime(), dir: fi.IsDir()}
+	return blobInfo{size: fi.Size(), modTime: fi.ModTime().UnixNano(), dir: fi.IsDir(), known: true}
 }

@@ -58,9 +58,9 @@ type SweepOptions struct {
 
 // BlobList is the blobs found in storage by ListBlobs.
 type BlobList struct {
-	digests []digest.Digest
-	stats   map[digest.Digest]blobInfo // of each blob's data
-	errors  []string                   // prefixes that could not be listed
+	digests []digest.Digest // sorted
+	infos   []blobInfo      // of each blob's data, by index in digests
+	errors  []string        // prefixes that could not be listed
 }
 
 // ListBlobs lists the blobs in storage and stats their data, with
@@ -72,24 +72,26 @@ func ListBlobs(ctx context.Context, driver storagedriver.StorageDriver, concurre
 	if err != nil {
 		return nil, err
 	}
-	infos := make([]*blobInfo, len(digests))
+	infos := make([]blobInfo, len(digests))
 	err = forEachParallel(ctx, s.workers, len(digests), func(ctx context.Context, i int) error {
 		if fi, err := driver.Stat(ctx, storage.BlobData(digests[i])); err == nil {
-			bi := infoOf(fi)
-			infos[i] = &bi
+			infos[i] = infoOf(fi)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	stats := make(map[digest.Digest]blobInfo, len(digests))
-	for i, bi := range infos {
-		if bi != nil {
-			stats[digests[i]] = *bi
-		}
+	return &BlobList{digests: digests, infos: infos, errors: s.stats.Errors}, nil
+}
+
+// info is the listing's Stat of blob d; false when it has none.
+func (l *BlobList) info(d digest.Digest) (blobInfo, bool) {
+	i := sort.Search(len(l.digests), func(i int) bool { return l.digests[i] >= d })
+	if i == len(l.digests) || l.digests[i] != d || !l.infos[i].known {
+		return blobInfo{}, false
 	}
-	return &BlobList{digests: digests, stats: stats, errors: s.stats.Errors}, nil
+	return l.infos[i], true
 }
 
 // SweepStats is what MarkAndSweep did (or, with DryRun, would do).
