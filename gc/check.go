@@ -2,12 +2,15 @@ package gc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"k8s.io/client-go/rest"
 
+	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/units"
@@ -126,4 +129,24 @@ func Check(ctx context.Context, driver storagedriver.StorageDriver, cluster List
 		return nil, err
 	}
 	return NewCheckReport(inv, live, usage, Eligible(inv, live, registryHost)), nil
+}
+
+// CheckStore is Check for the registry of cfg, whose storage driver is
+// opened, with the volume's usage when it is known: what `gc check` and the
+// console's garbage collection panel report. kube is the caller's own client
+// configuration, so the cluster is read with the caller's rights.
+func CheckStore(ctx context.Context, cfg *config.Config, driver storagedriver.StorageDriver, kube *rest.Config, pageSize int64) (*CheckReport, error) {
+	lister, err := NewClusterLister(kube)
+	if err != nil {
+		return nil, err
+	}
+	lister.PageSize = pageSize
+	var usage *storage.Usage
+	switch u, err := storage.VolumeUsage(cfg); {
+	case err == nil:
+		usage = &u
+	case !errors.Is(err, storage.ErrUsageUnknown):
+		return nil, err
+	}
+	return Check(ctx, driver, lister, cfg.DVCR.RegistryHost, usage)
 }

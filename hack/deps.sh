@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the external programs the end-to-end tests drive, when missing:
-# registry clients, disk image and compression tools.
+# registry clients, disk image and compression tools, a browser.
 set -euo pipefail
 missing=()
 command -v skopeo >/dev/null || missing+=(skopeo)
@@ -11,6 +11,7 @@ command -v zstd >/dev/null || missing+=(zstd)
 command -v gzip >/dev/null || missing+=(gzip)
 command -v curl >/dev/null || missing+=(curl)
 command -v xorriso >/dev/null || missing+=(xorriso) # ISO images for the import tests
+[ -x /usr/bin/chromium ] || missing+=(chromium) # the web console tests drive a real browser
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

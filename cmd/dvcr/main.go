@@ -1,5 +1,6 @@
 // Command dvcr runs the DVCR registry (`dvcr serve [--config FILE]`) and
-// imports disk images into it (`dvcr import SOURCE REPOSITORY`).
+// imports disk images into it (`dvcr import SOURCE REPOSITORY`) and serves
+// the web console (`dvcr console`).
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dvcr/dvcr/cli/consolecmd"
 	"github.com/dvcr/dvcr/cli/importcmd"
 	"github.com/dvcr/dvcr/cli/serve"
 )
@@ -25,6 +27,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serve.NewCommand(serve.Streams{Out: os.Stdout, Err: os.Stderr}))
+	root.AddCommand(consolecmd.NewCommand(consolecmd.Streams{Out: os.Stdout, Err: os.Stderr}))
 	root.AddCommand(importcmd.NewCommand(importcmd.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "dvcr:", err)

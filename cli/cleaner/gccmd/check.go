@@ -2,13 +2,11 @@ package gccmd
 
 import (
 	"context"
-	"errors"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dvcr/dvcr/cli/cleaner/common"
 	"github.com/dvcr/dvcr/gc"
-	"github.com/dvcr/dvcr/storage"
 )
 
 type checkFlags struct {
@@ -54,17 +52,5 @@ func checkReport(ctx context.Context, opts *common.Options, pageSize int64) (*gc
 	if err != nil {
 		return nil, err
 	}
-	lister, err := gc.NewClusterLister(restCfg)
-	if err != nil {
-		return nil, err
-	}
-	lister.PageSize = pageSize
-	var usage *storage.Usage
-	switch u, err := storage.VolumeUsage(cfg); {
-	case err == nil:
-		usage = &u
-	case !errors.Is(err, storage.ErrUsageUnknown):
-		return nil, err
-	}
-	return gc.Check(ctx, driver, lister, cfg.DVCR.RegistryHost, usage)
+	return gc.CheckStore(ctx, cfg, driver, restCfg, pageSize)
 }

@@ -1,0 +1,96 @@
+// Package consolecmd is `dvcr console`: the web console on a loopback port,
+// acting with the operator's own kubeconfig identity.
+package consolecmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dvcr/dvcr/console"
+	"github.com/dvcr/dvcr/gc"
+)
+
+// Streams are the command's output streams.
+type Streams struct {
+	Out io.Writer
+	Err io.Writer
+}
+
+type flags struct {
+	kubeconfig     string
+	listen         string
+	configPath     string
+	namespace      string
+	requestTimeout time.Duration
+}
+
+// NewCommand returns `dvcr console`.
+func NewCommand(streams Streams) *cobra.Command {
+	f := &flags{}
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Serve the web console on 127.0.0.1 with your own Kubernetes identity",
+		Long: "Serve the web console for cluster and project images on a loopback port. It acts with\n" +
+			"the kubeconfig's identity, like kubectl proxy: the API server's RBAC decides what you may do.\n" +
+			"Open the printed URL; its token works once. With --config (DVCR's configuration file, where\n" +
+			"DVCR's storage and admin socket are reachable) the garbage collection panel works too.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), f, streams) },
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster, then ~/.kube/config)")
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8089", "loopback address to serve on (port 0: any free port)")
+	fs.StringVar(&f.configPath, "config", "", "DVCR configuration file, for the garbage collection panel")
+	fs.StringVar(&f.namespace, "dvcr-namespace", "d8-virtualization", "namespace DVCR runs in: \"Run now\" is offered to users who may exec into its pods")
+	fs.DurationVar(&f.requestTimeout, "request-timeout", gc.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
+	return cmd
+}
+
+func run(ctx context.Context, f *flags, streams Streams) error {
+	if err := checkLoopback(f.listen); err != nil {
+		return err
+	}
+	kube, err := gc.RESTConfig(f.kubeconfig, f.requestTimeout)
+	if err != nil {
+		return err
+	}
+	opts := console.Options{Kube: kube, DVCRNamespace: f.namespace}
+	if f.configPath != "" {
+		opts.GC = console.LocalCollector{ConfigPath: f.configPath}
+	}
+	srv, err := console.New(opts)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", f.listen, err)
+	}
+	fmt.Fprintf(streams.Out, "DVCR console for the API server %s\nOpen %s\n", kube.Host, srv.LoginURL(l.Addr()))
+	if f.configPath == "" {
+		fmt.Fprintln(streams.Err, "dvcr console: no --config: the garbage collection panel is off")
+	}
+	return srv.Serve(ctx, l)
+}
+
+// checkLoopback refuses a listen address other than loopback: the console
+// carries the operator's credentials, and a session token is all that would
+// stand between the network and them.
+func checkLoopback(listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", listen, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("--listen %q: the console serves on a loopback address only (127.0.0.1:PORT); reach it from elsewhere through an SSH tunnel", listen)
+}
