@@ -46,23 +46,23 @@ func gvk(kind naming.Kind) schema.GroupVersionKind {
 // Row is what the page shows of an image: the table's columns and the
 // details.
 type Row struct {
-	UID        string             `json:"uid"`
-	Name       string             `json:"name"`
-	Namespace  string             `json:"namespace,omitempty"`
-	Created    time.Time          `json:"created"`
-	Deleting   bool               `json:"deleting,omitempty"`
-	Source     string             `json:"source"` // HTTP, ContainerImage, Upload, ObjectRef
-	SourceRef  string             `json:"sourceRef,omitempty"`
-	Phase      string             `json:"phase,omitempty"`
-	Progress   string             `json:"progress,omitempty"`
-	CDROM      *bool              `json:"cdrom,omitempty"`
-	Format     string             `json:"format,omitempty"`
-	Stored     string             `json:"stored,omitempty"`
-	Unpacked   string             `json:"unpacked,omitempty"`
-	Speed      string             `json:"speed,omitempty"`
-	Registry   string             `json:"registryURL,omitempty"`
+	UID        string               `json:"uid"`
+	Name       string               `json:"name"`
+	Namespace  string               `json:"namespace,omitempty"`
+	Created    time.Time            `json:"created"`
+	Deleting   bool                 `json:"deleting,omitempty"`
+	Source     string               `json:"source"` // HTTP, ContainerImage, Upload, ObjectRef
+	SourceRef  string               `json:"sourceRef,omitempty"`
+	Phase      string               `json:"phase,omitempty"`
+	Progress   string               `json:"progress,omitempty"`
+	CDROM      *bool                `json:"cdrom,omitempty"`
+	Format     string               `json:"format,omitempty"`
+	Stored     string               `json:"stored,omitempty"`
+	Unpacked   string               `json:"unpacked,omitempty"`
+	Speed      string               `json:"speed,omitempty"`
+	Registry   string               `json:"registryURL,omitempty"`
 	UploadURLs *v1alpha2.UploadURLs `json:"uploadURLs,omitempty"`
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []metav1.Condition   `json:"conditions,omitempty"`
 }
 
 // rowOf converts an image read through the dynamic client. Fields the

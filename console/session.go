@@ -10,22 +10,32 @@ import (
 )
 
 const (
-	sessionCookie = "dvcr_console_session"
-	csrfHeader    = "X-DVCR-CSRF"
-	tokenParam    = "token"
+	csrfHeader = "X-DVCR-CSRF"
+	tokenParam = "token"
 )
 
 // sessions holds the login token printed at start and the browser sessions
 // it opened. The token is spent by its first use: a link copied from a
 // terminal's scrollback or a browser's history opens nothing afterwards.
 type sessions struct {
-	mu    sync.Mutex
-	token string            // "" once spent
-	byID  map[string]string // session id -> CSRF token
+	// cookie is the session cookie's name. Browsers send a host's cookies
+	// to every port of it, so the name carries the port: two consoles on
+	// one machine (say, two clusters) keep their sessions apart.
+	cookie string
+	mu     sync.Mutex
+	token  string            // "" once spent
+	byID   map[string]string // session id -> CSRF token
 }
 
 func newSessions() *sessions {
-	return &sessions{token: randomHex(32), byID: map[string]string{}}
+	return &sessions{token: randomHex(32), byID: map[string]string{}, cookie: "dvcr_console_session"}
+}
+
+// listenOn names the session cookie after the listener's port.
+func (s *sessions) listenOn(listen string) {
+	if _, port, err := net.SplitHostPort(listen); err == nil {
+		s.cookie = "dvcr_console_session_" + port
+	}
 }
 
 // randomHex is n random bytes, hex-encoded. crypto/rand does not fail on
@@ -52,7 +62,7 @@ func (s *sessions) redeem(token string) string {
 
 // csrf is the CSRF token of the request's session, "" when it has none.
 func (s *sessions) csrf(r *http.Request) string {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(s.cookie)
 	if err != nil {
 		return ""
 	}
@@ -65,6 +75,7 @@ func (s *sessions) csrf(r *http.Request) string {
 // session from the login link, refuses requests without a session (401)
 // and state-changing requests without the session's CSRF token (403).
 func (s *sessions) guard(listen string, next http.Handler) http.Handler {
+	s.listenOn(listen)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		securityHeaders(w.Header())
 		if !loopbackHost(r.Host, listen) {
@@ -97,7 +108,7 @@ func (s *sessions) login(w http.ResponseWriter, r *http.Request, token string) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: id, Path: "/",
+		Name: s.cookie, Value: id, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	u := *r.URL
