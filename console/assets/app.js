@@ -10,7 +10,7 @@ const nameRE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*
 
 const state = {
   tab: "cvi", namespace: "", csrf: "", access: {}, rows: new Map(),
-  stream: null, filter: "", details: null, createSource: "", upload: null,
+  stream: null, filter: "", details: null, createSource: "", upload: null, confirm: null,
 };
 
 // ---- API ----
@@ -175,6 +175,7 @@ async function selectTab(tab) {
   $("#gc-view").hidden = tab !== "gc";
   if (tab === "gc") {
     if (state.stream) { state.stream.close(); state.stream = null; }
+    setLive("", "");
     return loadGC();
   }
   $("#images-title").textContent = tab === "cvi" ? "Cluster images" : "Project images";
@@ -374,26 +375,40 @@ async function loadDetails() {
   $("#details-events tbody").replaceChildren(...events);
 }
 
-function confirmDelete() {
-  const d = state.details;
-  $("#confirm-text").textContent = `Delete ${kindNames[d.kind]} “${d.namespace ? d.namespace + "/" : ""}${d.name}”? Its disk image leaves the registry at the next garbage collection; virtual machines that still use it will not start.`;
+// confirm asks in the confirmation dialog; resolves to true when the user
+// chose the action. act runs on confirmation and may throw: its message is
+// shown in the dialog, which stays open.
+function confirmAction(title, text, label, act) {
+  $("#confirm-title").textContent = title;
+  $("#confirm-text").textContent = text;
+  $("#confirm-delete").textContent = label;
   $("#confirm-error").hidden = true;
+  state.confirm = act;
   $("#confirm-dialog").showModal();
   $("#confirm-cancel").focus();
 }
 
-async function doDelete(e) {
+async function onConfirm(e) {
   e.preventDefault();
-  const d = state.details;
   try {
-    await api("DELETE", `/api/images/${d.kind}/${encodeURIComponent(d.name)}${d.kind === "vi" ? `?namespace=${encodeURIComponent(d.namespace)}` : ""}`);
+    await state.confirm();
   } catch (err) {
     $("#confirm-error").textContent = err.message;
     $("#confirm-error").hidden = false;
     return;
   }
   $("#confirm-dialog").close();
-  $("#details-dialog").close();
+}
+
+function confirmDelete() {
+  const d = state.details;
+  const what = `${kindNames[d.kind]} “${d.namespace ? d.namespace + "/" : ""}${d.name}”`;
+  confirmAction(`Delete ${d.name}?`,
+    `Delete ${what}? Its disk image leaves the registry at the next garbage collection; virtual machines that still use it will not start.`,
+    "Delete", async () => {
+      await api("DELETE", `/api/images/${d.kind}/${encodeURIComponent(d.name)}${d.kind === "vi" ? `?namespace=${encodeURIComponent(d.namespace)}` : ""}`);
+      $("#details-dialog").close();
+    });
 }
 
 // ---- garbage collection ----
@@ -463,12 +478,14 @@ async function gcRun() {
         if (ev.progress) log.textContent += ev.progress + "\n";
         if (ev.error) log.textContent += "Failed: " + ev.error + "\n";
         else if (ev.result) log.textContent += (ev.result.message || "Done.") + "\n";
+        log.scrollTop = log.scrollHeight;
       }
     }
   } catch (err) {
     log.textContent += err.message + "\n";
   }
   await loadGC();
+  if (!$("#gc-check-box").hidden) await gcCheck(); // what it listed is gone now
 }
 
 // ---- wiring ----
@@ -490,12 +507,14 @@ function wire() {
   $("#create-cancel").addEventListener("click", () => { if (state.upload) state.upload.abort(); $("#create-dialog").close(); });
   $("#details-close").addEventListener("click", () => $("#details-dialog").close());
   $("#details-delete").addEventListener("click", confirmDelete);
-  $("#confirm-delete").addEventListener("click", doDelete);
+  $("#confirm-delete").addEventListener("click", onConfirm);
   $("#filter").addEventListener("input", (e) => { state.filter = e.target.value.trim(); renderTable(); });
   $("#ns-select").addEventListener("change", (e) => { state.namespace = e.target.value; selectTab("vi"); });
   $("#ns-input").addEventListener("change", (e) => { state.namespace = e.target.value.trim(); selectTab("vi"); });
   $("#gc-check").addEventListener("click", gcCheck);
-  $("#gc-run").addEventListener("click", gcRun);
+  $("#gc-run").addEventListener("click", () => confirmAction("Run garbage collection now?",
+    "The registry refuses writes while the collector decides what goes (imports and uploads wait), then frees the space of deleted images.",
+    "Run now", async () => { gcRun(); }));
   setInterval(() => { if (state.tab !== "gc") renderTable(); }, 10000); // ages
 }
 

@@ -152,11 +152,11 @@ func await[T any](t *testing.T, ctx context.Context, expr string) T {
 	return v
 }
 
-// screenshot writes the page as <repo>/_artifacts/console/<name>.png for a
+// screenshot writes the page (quality 100: PNG; lower gives JPEG) as <repo>/_artifacts/console/<name>.png for a
 // reviewer to look at.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -187,8 +187,9 @@ func row(t *testing.T, ctx context.Context, name string) rowState {
 }
 
 // watchRow polls the table row of name until it shows Ready and returns
-// every distinct progress shown while the image was Provisioning.
-func watchRow(t *testing.T, ctx context.Context, name string, timeout time.Duration) []string {
+// every distinct progress shown while the image was Provisioning. With shot,
+// the first such moment is kept as a screenshot of that name.
+func watchRow(t *testing.T, ctx context.Context, name string, timeout time.Duration, shot ...string) []string {
 	t.Helper()
 	var seen []string
 	deadline := time.Now().Add(timeout)
@@ -197,6 +198,9 @@ func watchRow(t *testing.T, ctx context.Context, name string, timeout time.Durat
 		st := row(t, ctx, name)
 		if st.Phase == "Provisioning" && st.Progress != "" && (len(seen) == 0 || seen[len(seen)-1] != st.Progress) {
 			seen = append(seen, st.Progress)
+			if len(seen) == 1 && len(shot) > 0 {
+				screenshot(t, ctx, shot[0])
+			}
 		}
 		if st.Phase == "Ready" {
 			return seen

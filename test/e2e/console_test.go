@@ -35,12 +35,13 @@ func TestConsole(t *testing.T) {
 	t.Run("from HTTP", func(t *testing.T) { testConsoleHTTP(t, ctx, e) })
 	t.Run("from container image", func(t *testing.T) { testConsoleContainerImage(t, ctx, e) })
 	t.Run("upload", func(t *testing.T) { testConsoleUpload(t, ctx, e) })
-	screenshot(t, ctx, "05-list-ready")
+	screenshot(t, ctx, "06-list-ready")
 	t.Run("narrow window", func(t *testing.T) {
 		run(t, ctx, "narrowing the window", chromedp.EmulateViewport(420, 800))
-		screenshot(t, ctx, "06-list-narrow")
+		screenshot(t, ctx, "07-list-narrow")
 		run(t, ctx, "restoring the window", chromedp.EmulateViewport(1280, 800))
 	})
+	t.Run("project image", func(t *testing.T) { testConsoleProjectImage(t, ctx, e) })
 	t.Run("forbidden create", func(t *testing.T) { testConsoleForbidden(t, b, e) })
 	t.Run("details and delete", func(t *testing.T) { testConsoleDelete(t, ctx, e) })
 	t.Run("garbage collection", func(t *testing.T) { testConsoleGC(t, ctx) })
@@ -81,7 +82,7 @@ func testConsoleHTTP(t *testing.T, ctx context.Context, e *provEnv) {
 		chromedp.SendKeys("#create-name", "from-http"), chromedp.SendKeys("#create-url", url))
 	screenshot(t, ctx, "02-create-dialog-http")
 	run(t, ctx, "submitting", chromedp.Click("#create-submit"))
-	seen := watchRow(t, ctx, "from-http", 2*time.Minute)
+	seen := watchRow(t, ctx, "from-http", 2*time.Minute, "03-list-provisioning")
 	assertProgressBetween(t, seen)
 	obj := e.image(t, "", "from-http")
 	if status(obj, "size", "unpackedBytes") != fmt.Sprint(48<<20) || status(obj, "format") != "raw" {
@@ -108,14 +109,30 @@ func testConsoleUpload(t *testing.T, ctx context.Context, e *provEnv) {
 		chromedp.Click("#create-button"), chromedp.Click(`#create-menu button[data-source="Upload"]`),
 		chromedp.WaitVisible("#create-dialog[open]"),
 		chromedp.SendKeys("#create-name", "uploaded"), chromedp.SetUploadFiles("#create-file", []string{disk}))
-	screenshot(t, ctx, "03-create-dialog-upload")
+	screenshot(t, ctx, "04-create-dialog-upload")
 	run(t, ctx, "submitting", chromedp.Click("#create-submit"))
 	watchRow(t, ctx, "uploaded", 2*time.Minute)
 	run(t, ctx, "the dialog closes after the upload", chromedp.WaitNotPresent("#create-dialog[open]"))
 	if _, got := untarSingle(t, pulledLayer(t, e.srv, "cvi/uploaded")); !bytes.Equal(got, readFile(t, disk)) {
 		t.Fatal("the image stored from the browser's upload differs from the file")
 	}
-	screenshot(t, ctx, "04-after-upload")
+	screenshot(t, ctx, "05-after-upload")
+}
+
+// testConsoleProjectImage: a VirtualImage in the project chosen in the
+// namespace selector, then back to the cluster images.
+func testConsoleProjectImage(t *testing.T, ctx context.Context, e *provEnv) {
+	files := newFileServer(t, 0)
+	url := files.add("small.qcow2", readFile(t, dvcrtest.MakeDiskFile(t, t.TempDir(), "small", "qcow2", "16M", 1<<20)))
+	run(t, ctx, "opening the project images",
+		chromedp.Click("#tab-vi"), chromedp.WaitVisible("#ns-select"), chromedp.SetValue("#ns-select", "default"))
+	createThroughForm(t, ctx, "HTTP", "project-disk", "#create-url", url)
+	watchRow(t, ctx, "project-disk", time.Minute)
+	if got := status(e.image(t, "default", "project-disk"), "target", "registryURL"); got != "dvcr.test/vi/default/project-disk:latest" {
+		t.Errorf("project-disk's registry URL: %q", got)
+	}
+	screenshot(t, ctx, "08-project-images")
+	run(t, ctx, "back to the cluster images", chromedp.Click("#tab-cvi"), chromedp.WaitVisible(`#images tbody tr[data-name="from-http"]`))
 }
 
 // testConsoleForbidden: a user who may read images but not create them sees
@@ -137,7 +154,7 @@ func testConsoleForbidden(t *testing.T, b *browser, e *provEnv) {
 	if !strings.Contains(msg, want) {
 		t.Errorf("refusal shown: %q, want the API server's %q", msg, want)
 	}
-	screenshot(t, ctx, "07-forbidden-create")
+	screenshot(t, ctx, "09-forbidden-create")
 	_, err := e.cluster.Dynamic.Resource(envtest.CVIResource).Get(context.Background(), "not-allowed", metav1.GetOptions{})
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("after the refusal, get not-allowed: %v (want not found)", err)
@@ -155,7 +172,7 @@ func testConsoleDelete(t *testing.T, ctx context.Context, e *provEnv) {
 			t.Errorf("details lack %q:\n%s", want, text)
 		}
 	}
-	screenshot(t, ctx, "08-details")
+	screenshot(t, ctx, "10-details")
 	run(t, ctx, "deleting",
 		chromedp.Click("#details-delete"), chromedp.WaitVisible("#confirm-dialog[open]"),
 		chromedp.Click("#confirm-delete"),
@@ -176,7 +193,7 @@ func testConsoleGC(t *testing.T, ctx context.Context) {
 	if !strings.Contains(eligible, "from-http") {
 		t.Errorf("check lists:\n%s\nwant from-http", eligible)
 	}
-	run(t, ctx, "running", chromedp.Click("#gc-run"))
+	run(t, ctx, "running", chromedp.Click("#gc-run"), chromedp.WaitVisible("#confirm-dialog[open]"), chromedp.Click("#confirm-delete"))
 	done := `document.querySelector('#gc-results tbody').innerText.includes('success')`
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](done, chromedp.WithPollingTimeout(time.Minute))); err != nil {
 		t.Fatalf("no successful run in the panel: %v\n%s", err, eval[string](t, ctx, `document.querySelector('#gc-view').innerText`))
@@ -185,7 +202,7 @@ func testConsoleGC(t *testing.T, ctx context.Context) {
 	if !strings.Contains(log, "Freed space after cleanup") {
 		t.Errorf("run log:\n%s", log)
 	}
-	screenshot(t, ctx, "09-gc-panel")
+	screenshot(t, ctx, "11-gc-panel")
 }
 
 // assertProgressBetween: the table showed at least one progress strictly
