@@ -80,8 +80,9 @@ function progressBar(row) {
   const fill = el("div", { class: "fill" + (row.phase === "Ready" ? " done" : "") });
   fill.style.width = `${p ?? 0}%`;
   const label = p === null ? "" : row.progress;
+  const speed = row.phase === "Provisioning" && row.speed ? el("span", { class: "speed muted" }, row.speed) : "";
   return el("div", { class: "bar", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": p ?? undefined, "aria-label": `Progress of ${row.name}` },
-    el("div", { class: "track" }, fill), el("span", { class: "pct progress" }, label));
+    el("div", { class: "track" }, fill), el("span", { class: "pct progress" }, label), speed);
 }
 
 // ---- images table ----

@@ -198,8 +198,9 @@ func watchRow(t *testing.T, ctx context.Context, name string, timeout time.Durat
 		st := row(t, ctx, name)
 		if st.Phase == "Provisioning" && st.Progress != "" && (len(seen) == 0 || seen[len(seen)-1] != st.Progress) {
 			seen = append(seen, st.Progress)
-			if len(seen) == 1 && len(shot) > 0 {
+			if len(shot) > 0 && progressBetween(st.Progress) {
 				screenshot(t, ctx, shot[0])
+				shot = nil
 			}
 		}
 		if st.Phase == "Ready" {

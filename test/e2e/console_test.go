@@ -210,10 +210,16 @@ func testConsoleGC(t *testing.T, ctx context.Context) {
 func assertProgressBetween(t *testing.T, seen []string) {
 	t.Helper()
 	for _, p := range seen {
-		var v float64
-		if _, err := fmt.Sscanf(strings.TrimSuffix(p, "%"), "%g", &v); err == nil && v > 0 && v < 100 {
+		if progressBetween(p) {
 			return
 		}
 	}
 	t.Errorf("no progress between 0%% and 100%% was shown while provisioning: %v", seen)
+}
+
+// progressBetween: p, such as "45.3%", is strictly between 0 % and 100 %.
+func progressBetween(p string) bool {
+	var v float64
+	_, err := fmt.Sscanf(strings.TrimSuffix(p, "%"), "%g", &v)
+	return err == nil && v > 0 && v < 100
 }
