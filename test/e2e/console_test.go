@@ -32,6 +32,7 @@ func TestConsole(t *testing.T) {
 	screenshot(t, ctx, "01-empty-list")
 
 	t.Run("session required", func(t *testing.T) { testConsoleSession(t, ctx, admin) })
+	t.Run("name checked before submit", func(t *testing.T) { testConsoleNameCheck(t, ctx, e) })
 	t.Run("from HTTP", func(t *testing.T) { testConsoleHTTP(t, ctx, e) })
 	t.Run("from container image", func(t *testing.T) { testConsoleContainerImage(t, ctx, e) })
 	t.Run("upload", func(t *testing.T) { testConsoleUpload(t, ctx, e) })
@@ -45,6 +46,17 @@ func TestConsole(t *testing.T) {
 	t.Run("forbidden create", func(t *testing.T) { testConsoleForbidden(t, b, e) })
 	t.Run("details and delete", func(t *testing.T) { testConsoleDelete(t, ctx, e) })
 	t.Run("garbage collection", func(t *testing.T) { testConsoleGC(t, ctx) })
+	t.Run("no external requests", func(t *testing.T) {
+		urls := eval[[]string](t, ctx, `performance.getEntriesByType('resource').map(e => e.name)`)
+		if len(urls) == 0 {
+			t.Fatal("the page recorded no resource loads at all")
+		}
+		for _, u := range urls {
+			if !strings.HasPrefix(u, admin.Base+"/") {
+				t.Errorf("the page loaded %s, outside the console", u)
+			}
+		}
+	})
 }
 
 // testConsoleSession: without the session a request gets 401, the login
@@ -69,6 +81,23 @@ func testConsoleSession(t *testing.T, ctx context.Context, c *consoleProc) {
 	if !strings.Contains(user, "Signed in as") {
 		t.Errorf("identity shown: %q", user)
 	}
+}
+
+// testConsoleNameCheck: a name the API server would refuse is refused in
+// the dialog, before any request.
+func testConsoleNameCheck(t *testing.T, ctx context.Context, e *provEnv) {
+	createThroughForm(t, ctx, "HTTP", "Bad_Name", "#create-url", "http://127.0.0.1:1/x.raw")
+	run(t, ctx, "waiting for the message", chromedp.WaitVisible("#create-error"))
+	msg := eval[string](t, ctx, `document.querySelector('#create-error').textContent`)
+	invalid := eval[string](t, ctx, `document.querySelector('#create-name').getAttribute('aria-invalid')`)
+	if !strings.Contains(msg, "Name “Bad_Name” is not valid") || invalid != "true" {
+		t.Errorf("message %q, aria-invalid %q", msg, invalid)
+	}
+	list, err := e.cluster.Dynamic.Resource(envtest.CVIResource).List(context.Background(), metav1.ListOptions{})
+	if err != nil || len(list.Items) != 0 {
+		t.Errorf("images after a refused name: %v, %v", list, err)
+	}
+	run(t, ctx, "cancelling", chromedp.Click("#create-cancel"), chromedp.WaitNotPresent("#create-dialog[open]"))
 }
 
 func testConsoleHTTP(t *testing.T, ctx context.Context, e *provEnv) {
