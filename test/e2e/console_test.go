@@ -46,6 +46,7 @@ func TestConsole(t *testing.T) {
 	t.Run("forbidden create", func(t *testing.T) { testConsoleForbidden(t, b, e) })
 	t.Run("details and delete", func(t *testing.T) { testConsoleDelete(t, ctx, e) })
 	t.Run("garbage collection", func(t *testing.T) { testConsoleGC(t, ctx) })
+	t.Run("API server unreachable", func(t *testing.T) { testConsoleAPIDown(t, b, e) })
 	t.Run("no external requests", func(t *testing.T) {
 		urls := eval[[]string](t, ctx, `performance.getEntriesByType('resource').map(e => e.name)`)
 		if len(urls) == 0 {
@@ -232,6 +233,26 @@ func testConsoleGC(t *testing.T, ctx context.Context) {
 		t.Errorf("run log:\n%s", log)
 	}
 	screenshot(t, ctx, "11-gc-panel")
+}
+
+// testConsoleAPIDown: a console whose connection to the API server is cut
+// (a TCP proxy in between closes every connection and stops listening) says
+// so on the page instead of showing a stale table as live, and goes live
+// again by itself when the API server is back.
+func testConsoleAPIDown(t *testing.T, b *browser, e *provEnv) {
+	proxy := newTCPProxy(t, e.cluster.Config.Host)
+	c := startConsole(t, "--kubeconfig", kubeconfigVia(t, e.kubeconfig, proxy.URL()))
+	ctx := b.page(t, c)
+	proxy.cut()
+	run(t, ctx, "waiting for the banner", chromedp.WaitVisible("#problem"), chromedp.WaitVisible("#live.off"))
+	msg := eval[string](t, ctx, `document.querySelector('#problem').textContent`)
+	if !strings.Contains(msg, "connection refused") {
+		t.Errorf("banner %q, want the client's connection error", msg)
+	}
+	screenshot(t, ctx, "12-api-server-unreachable")
+	proxy.restore()
+	run(t, ctx, "waiting until live again", chromedp.WaitVisible("#live.on"), chromedp.WaitNotVisible("#problem"),
+		chromedp.WaitVisible(`#images tbody tr[data-name="uploaded"]`))
 }
 
 // assertProgressBetween: the table showed at least one progress strictly
