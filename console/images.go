@@ -100,12 +100,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) remove(w http.ResponseWriter, r *http.Request) {
-	kind, err := imageKind(r)
-	if err != nil {
-		writeAPIError(w, err)
-		return
-	}
-	res, err := s.resource(kind, r.URL.Query().Get("namespace"))
+	_, res, err := s.imageResource(r)
 	if err != nil {
 		writeAPIError(w, err)
 		return
@@ -138,17 +133,12 @@ type Event struct {
 }
 
 func (s *Server) details(w http.ResponseWriter, r *http.Request) {
-	kind, err := imageKind(r)
+	kind, res, err := s.imageResource(r)
 	if err != nil {
 		writeAPIError(w, err)
 		return
 	}
 	ns := r.URL.Query().Get("namespace")
-	res, err := s.resource(kind, ns)
-	if err != nil {
-		writeAPIError(w, err)
-		return
-	}
 	ctx, cancel := callContext(r)
 	defer cancel()
 	obj, err := res.Get(ctx, r.PathValue("name"), metav1.GetOptions{})

@@ -39,6 +39,17 @@ func (s *Server) resource(kind naming.Kind, namespace string) (dynamic.ResourceI
 	return s.dynamic.Resource(gvr).Namespace(namespace), nil
 }
 
+// imageResource is the client of the image a /{kind}/{name} path and its
+// ?namespace= name.
+func (s *Server) imageResource(r *http.Request) (naming.Kind, dynamic.ResourceInterface, error) {
+	kind, err := imageKind(r)
+	if err != nil {
+		return "", nil, err
+	}
+	res, err := s.resource(kind, r.URL.Query().Get("namespace"))
+	return kind, res, err
+}
+
 func gvk(kind naming.Kind) schema.GroupVersionKind {
 	return v1alpha2.GroupVersion.WithKind(kind.ResourceKind())
 }

@@ -34,12 +34,7 @@ func uploadTransport() http.RoundTripper {
 // run inside the cluster). The console never forwards to a URL the request
 // names, so it cannot be turned against other addresses.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
-	kind, err := imageKind(r)
-	if err != nil {
-		writeAPIError(w, err)
-		return
-	}
-	res, err := s.resource(kind, r.URL.Query().Get("namespace"))
+	_, res, err := s.imageResource(r)
 	if err != nil {
 		writeAPIError(w, err)
 		return
