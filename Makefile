@@ -25,10 +25,11 @@ deps:
 testbin:
 	@bash hack/testbin.sh
 
-## tools: test tools built from the Go module proxy (helm, OCI conformance suite)
+## tools: test tools built from the Go module proxy (helm, OCI conformance suite, versitygw)
 tools:
 	@bash hack/helm.sh
 	@bash hack/conformance.sh
+	@bash hack/versitygw.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

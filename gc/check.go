@@ -88,6 +88,11 @@ func kindCounts(counts map[naming.Kind]int) string {
 
 func writeUsage(b *strings.Builder, u storage.Usage) {
 	fmt.Fprintf(b, "%7s  %7s  %7s  %7s\n", "Total", "Used", "Avail", "Use%")
+	if u.Unbounded {
+		fmt.Fprintf(b, "%7s  %7s  %7s  %7s\n", "-", units.FormatBytes(u.Used), "-", "-")
+		b.WriteString("(object storage: a bucket has no fixed capacity, so no total or available space)\n")
+		return
+	}
 	fmt.Fprintf(b, "%7s  %7s  %7s  %7s\n", units.FormatBytes(u.Total), units.FormatBytes(u.Used), units.FormatBytes(u.Available), fmt.Sprintf("%d%%", u.UsedPercent()))
 }
 
@@ -142,7 +147,7 @@ func CheckStore(ctx context.Context, cfg *config.Config, driver storagedriver.St
 	}
 	lister.PageSize = pageSize
 	var usage *storage.Usage
-	switch u, err := storage.VolumeUsage(cfg); {
+	switch u, err := storage.StoreUsage(ctx, cfg, driver); {
 	case err == nil:
 		usage = &u
 	case !errors.Is(err, storage.ErrUsageUnknown):

@@ -36,8 +36,9 @@ type Collector struct {
 	// storage with no dvcr serve running.
 	Live     LiveRegistry
 	Settings config.DVCR
-	// Usage reports the volume's space; nil or ErrUsageUnknown leave it 0.
-	Usage   func() (storage.Usage, error)
+	// Usage reports the volume's space (on S3, the bytes used); nil or an
+	// error leave the record's figures 0.
+	Usage   func(context.Context) (storage.Usage, error)
 	Store   *ResultStore
 	Metrics *Metrics
 	Now     func() time.Time
@@ -70,10 +71,10 @@ func (c *Collector) Run(ctx context.Context, trigger string, progress func(strin
 	if runErr == nil {
 		runErr = c.runGuarded(ctx, res, progress)
 	}
-	c.finish(res, runErr)
 	// The record must be written even when the run's context has ended.
 	recordCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	c.finish(recordCtx, res, runErr)
 	c.setPhase(recordCtx, res, phaseRecording)
 	if c.Store != nil {
 		if err := c.Store.Add(recordCtx, *res); err != nil {
@@ -296,15 +297,11 @@ func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (
 }
 
 // finish fills the outcome, the space figures and the message.
-func (c *Collector) finish(res *Result, runErr error) {
+func (c *Collector) finish(ctx context.Context, res *Result, runErr error) {
 	res.FinishedAt = c.now()
-	if c.Usage != nil {
-		if u, err := c.Usage(); err == nil {
-			res.Total, res.Available = u.Total, u.Available
-		}
-	}
+	c.fillUsage(ctx, res)
 	res.Result = ResultSuccess
-	res.Message = FreedMessage(res.Freed, res.Available, res.Total)
+	res.Message = FreedMessage(res)
 	if runErr != nil {
 		res.Result = ResultFail
 		res.Error = runErr.Error()
@@ -367,7 +364,9 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		},
 		Live:     live,
 		Settings: cfg.DVCR,
-		Usage:    func() (storage.Usage, error) { return storage.VolumeUsage(cfg) },
-		Store:    &ResultStore{driver: driver, fault: fault},
+		Usage: func(ctx context.Context) (storage.Usage, error) {
+			return storage.StoreUsage(ctx, cfg, driver)
+		},
+		Store: &ResultStore{driver: driver, fault: fault},
 	}, nil
 }

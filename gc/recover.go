@@ -75,12 +75,8 @@ func (c *Collector) recordInterrupted(ctx context.Context, m *runMarker) error {
 		Deleted:    []EligibleImage{},
 		Error:      fmt.Sprintf("interrupted: the process stopped during %s; what it left is finished at restart and by the next run", m.Phase),
 	}
-	if c.Usage != nil {
-		if u, err := c.Usage(); err == nil {
-			res.Total, res.Available = u.Total, u.Available
-		}
-	}
-	res.Message = "Garbage collection failed: " + res.Error + ". " + FreedMessage(0, res.Available, res.Total)
+	c.fillUsage(ctx, &res)
+	res.Message = "Garbage collection failed: " + res.Error + ". " + FreedMessage(&res)
 	if c.Store != nil {
 		if err := c.Store.Add(ctx, res); err != nil {
 			return fmt.Errorf("recording the interrupted garbage collection run: %w", err)

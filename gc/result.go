@@ -3,12 +3,14 @@ package gc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 
+	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/units"
 )
 
@@ -26,9 +28,13 @@ type Result struct {
 	FinishedAt time.Time `json:"finishedAt"`
 	Total      uint64    `json:"total"`
 	Available  uint64    `json:"available"`
-	Freed      int64     `json:"freed"`
-	Message    string    `json:"message"`
-	Error      string    `json:"error,omitempty"`
+	// Used and Unbounded: on object storage (Unbounded) the bytes of the
+	// blobs after the run; Total and Available are 0 there.
+	Used      uint64 `json:"used,omitempty"`
+	Unbounded bool   `json:"unbounded,omitempty"`
+	Freed     int64  `json:"freed"`
+	Message   string `json:"message"`
+	Error     string `json:"error,omitempty"`
 	// Reason is "interrupted" for a run the process did not survive.
 	Reason          string          `json:"reason,omitempty"`
 	Deleted         []EligibleImage `json:"deleted"`
@@ -44,13 +50,32 @@ type Result struct {
 // Succeeded reports whether the run succeeded.
 func (r *Result) Succeeded() bool { return r.Result == ResultSuccess }
 
-// FreedMessage is the documented one-line summary.
-func FreedMessage(freed int64, available, total uint64) string {
-	if freed < 0 {
-		freed = 0
+// FreedMessage is the documented one-line summary. On object storage,
+// which has no capacity to be available of, it gives the bytes used.
+func FreedMessage(r *Result) string {
+	freed := uint64(max(r.Freed, 0))
+	if r.Unbounded {
+		return fmt.Sprintf("Freed space after cleanup: %s. Used space %s (object storage: no fixed capacity).",
+			units.FormatBytes(freed), units.FormatBytes(r.Used))
 	}
 	return fmt.Sprintf("Freed space after cleanup: %s. Available space %s of total %s.",
-		units.FormatBytes(uint64(freed)), units.FormatBytes(available), units.FormatBytes(total))
+		units.FormatBytes(freed), units.FormatBytes(r.Available), units.FormatBytes(r.Total))
+}
+
+// fillUsage copies the store's space figures into the record; a failed
+// measurement leaves them 0 and is noted as a warning.
+func (c *Collector) fillUsage(ctx context.Context, r *Result) {
+	if c.Usage == nil {
+		return
+	}
+	u, err := c.Usage(ctx)
+	if err != nil {
+		if !errors.Is(err, storage.ErrUsageUnknown) {
+			r.Warnings = append(r.Warnings, "measuring the storage's space: "+err.Error())
+		}
+		return
+	}
+	r.Total, r.Available, r.Used, r.Unbounded = u.Total, u.Available, u.Used, u.Unbounded
 }
 
 // resultsPath is where the records live in the registry's storage, so that

@@ -48,6 +48,9 @@ type ServerOptions struct {
 	// Debug serves the debug endpoint (health, Prometheus metrics) on a
 	// free port, in DebugAddr.
 	Debug bool
+	// Storage replaces the storage section's driver (default: filesystem
+	// under DataDir), e.g. S3.StorageYAML(); unindented, ending with a newline.
+	Storage string
 }
 
 var (
@@ -99,15 +102,17 @@ func (s *Server) config(opts ServerOptions) string {
 	if opts.Debug {
 		debug = "  debug:\n    addr: 127.0.0.1:0\n    prometheus:\n      enabled: true\n"
 	}
+	driver := fmt.Sprintf("  filesystem:\n    rootdirectory: %s\n", s.DataDir)
+	if opts.Storage != "" {
+		driver = opts.Storage
+	}
 	return fmt.Sprintf(`version: 0.1
 log:
   level: warn
   accesslog:
     disabled: true
 storage:
-  filesystem:
-    rootdirectory: %s
-  cache:
+%s  cache:
     blobdescriptor: inmemory
   delete:
     enabled: true
@@ -115,7 +120,7 @@ http:
   addr: 127.0.0.1:0
 %s%sdvcr:
   adminSocket: %s
-%s`, s.DataDir, debug, opts.Registry, s.AdminSock, opts.DVCR)
+%s`, driver, debug, opts.Registry, s.AdminSock, opts.DVCR)
 }
 
 func (s *Server) readStderr(r io.Reader, addr chan<- string) {

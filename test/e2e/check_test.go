@@ -29,13 +29,24 @@ type seedScenario struct {
 	cluster    *envtest.Cluster
 	kubeconfig string
 	longName   string
+	disk       *dvcrtest.DiskImage // the disk pushed into every repository
 }
 
 func newSeedScenario(t *testing.T) *seedScenario {
 	t.Helper()
-	s := &seedScenario{cluster: envtest.Start(t), srv: dvcrtest.StartServer(t, dvcrtest.ServerOptions{})}
+	return newSeedScenarioOn(t, dvcrtest.ServerOptions{})
+}
+
+// newSeedScenarioOn is the scenario in a registry started with opts (its
+// storage, e.g. S3).
+func newSeedScenarioOn(t *testing.T, opts dvcrtest.ServerOptions) *seedScenario {
+	t.Helper()
+	s := &seedScenario{cluster: envtest.Start(t)}
 	s.kubeconfig = s.cluster.Kubeconfig(t)
+	opts.Env = append(opts.Env, "KUBECONFIG="+s.kubeconfig) // for runs through the server
+	s.srv = dvcrtest.StartServer(t, opts)
 	disk := dvcrtest.MakeDisk(t, "seed", "qcow2", "16M", 64*1024)
+	s.disk = disk
 	s.longName = "long-" + strings.Repeat("a", 240)
 	longRepo := naming.RepositoryFor(config.DefaultRegistryHost, naming.KindCVI, "", s.longName).Path()
 	for _, repo := range []string{
