@@ -25,6 +25,9 @@ const (
 	DefaultShutdownTimeout  = 30 * time.Second
 	DefaultConcurrency      = 4
 	DefaultUploadTimeout    = time.Hour
+	DefaultClusterNamespace = "d8-virtualization"
+	DefaultLeaseDuration    = 15 * time.Second
+	DefaultRenewDeadline    = 10 * time.Second
 	defaultConfigSourceName = "embedded defaults"
 )
 
@@ -49,6 +52,23 @@ type DVCR struct {
 	Repositories Repositories
 	GC           GC
 	Provisioning Provisioning
+	Cluster      Cluster
+}
+
+// Cluster configures replicas of dvcr serve that share one storage (S3) and
+// coordinate through Leases in the Kubernetes API.
+type Cluster struct {
+	Enabled bool
+	// Namespace is where the Leases live.
+	Namespace string
+	// LeaseDuration: a replica whose Lease was not renewed for this long
+	// (plus a margin) is taken for gone.
+	LeaseDuration time.Duration
+	// RenewDeadline: a replica that could not renew its Lease or read the
+	// GC state for this long refuses writes on its own. Shorter than
+	// LeaseDuration, so a replica has fenced itself before the others take
+	// it for gone.
+	RenewDeadline time.Duration
 }
 
 // Provisioning configures the controller that fills ClusterVirtualImage and
@@ -137,10 +157,29 @@ func (c *Config) normalizeRegistry() error {
 		return err
 	}
 	c.StartReadOnly = readOnly
+	if err := c.checkReplicas(); err != nil {
+		return err
+	}
 	// A fixed secret keeps upload session tokens valid when the registry
 	// application is rebuilt to drop its caches after garbage collection.
 	if c.Registry.HTTP.Secret == "" {
 		c.Registry.HTTP.Secret = randomSecret()
+	}
+	return nil
+}
+
+// checkReplicas refuses cluster mode on settings that replicas cannot
+// share: a store in each process's memory, and a random http.secret (an
+// upload whose chunks reach different replicas needs the same secret on all).
+func (c *Config) checkReplicas() error {
+	if !c.DVCR.Cluster.Enabled {
+		return nil
+	}
+	if _, ok := c.Registry.Storage["inmemory"]; ok {
+		return keyError("dvcr.cluster.enabled", true, "the inmemory storage driver keeps each replica's images in its own memory; replicas need shared storage (s3)")
+	}
+	if c.Registry.HTTP.Secret == "" {
+		return keyError("http.secret", "", "replicas (dvcr.cluster.enabled) need the same http.secret on every replica, or an upload whose requests reach different replicas fails")
 	}
 	return nil
 }

@@ -48,6 +48,10 @@ func TestParseInvalid(t *testing.T) {
 		{"two storage drivers", "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /tmp/x\n  inmemory: {}\n", "storage", "filesystem, inmemory"},
 		{"no storage driver", "version: 0.1\nstorage:\n  delete:\n    enabled: true\n", "storage", "no storage driver"},
 		{"readonly enabled not a bool", "version: 0.1\nstorage:\n  inmemory: {}\n  maintenance:\n    readonly:\n      enabled: \"sure\"\n", "storage.maintenance.readonly.enabled", "sure"},
+		{"renew deadline not shorter than the lease", minimalRegistry + "dvcr:\n  cluster:\n    leaseDuration: 10s\n    renewDeadline: 10s\n", "dvcr.cluster.renewDeadline", "shorter than dvcr.cluster.leaseDuration"},
+		{"replicas on inmemory storage", "version: 0.1\nstorage:\n  inmemory: {}\nhttp:\n  secret: s\ndvcr:\n  cluster:\n    enabled: true\n", "dvcr.cluster.enabled", "shared storage"},
+		{"replicas without a shared secret", "version: 0.1\nstorage:\n  s3: {bucket: b, region: us-east-1}\ndvcr:\n  cluster:\n    enabled: true\n", "http.secret", "same http.secret"},
+		{"replicas without a namespace", minimalRegistry + "dvcr:\n  cluster:\n    enabled: true\n    namespace: \"\"\n", "dvcr.cluster.namespace", "namespace"},
 		{"readonly not a map", "version: 0.1\nstorage:\n  inmemory: {}\n  maintenance:\n    readonly: true\n", "storage.maintenance.readonly", ""},
 	}
 	for _, tt := range tests {

@@ -52,12 +52,17 @@ func defaultSection() config.DVCR {
 			GracePeriod:  config.DefaultGCGracePeriod,
 		},
 		Provisioning: defaultProvisioning(),
+		Cluster:      defaultCluster(),
 	}
 }
 
 // prov is a config whose dvcr.provisioning section holds line.
 func prov(line string) string {
 	return minimalRegistry + "dvcr:\n  provisioning:\n    " + line + "\n"
+}
+
+func defaultCluster() config.Cluster {
+	return config.Cluster{Namespace: config.DefaultClusterNamespace, LeaseDuration: config.DefaultLeaseDuration, RenewDeadline: config.DefaultRenewDeadline}
 }
 
 func defaultProvisioning() config.Provisioning {
@@ -160,6 +165,7 @@ func TestParseValid(t *testing.T) {
 					GracePeriod:  2 * time.Hour,
 				},
 				Provisioning: defaultProvisioning(),
+				Cluster:      defaultCluster(),
 			},
 			wantSecret:    "fixed-secret-from-configmap",
 			checkRegistry: true,

@@ -47,6 +47,11 @@ var sectionFields = map[string]field{
 	"dvcr.provisioning.upload.inClusterURL": urlField(func(d *DVCR, s string) { d.Provisioning.Upload.InClusterURL = s }),
 	"dvcr.provisioning.upload.externalURL":  urlField(func(d *DVCR, s string) { d.Provisioning.Upload.ExternalURL = s }),
 	"dvcr.provisioning.upload.timeout":      durationField(func(d *DVCR) *time.Duration { return &d.Provisioning.Upload.Timeout }, false),
+
+	"dvcr.cluster.enabled":       boolField(func(d *DVCR, b bool) { d.Cluster.Enabled = b }),
+	"dvcr.cluster.namespace":     stringField(func(d *DVCR, s string) { d.Cluster.Namespace = s }),
+	"dvcr.cluster.leaseDuration": durationField(func(d *DVCR) *time.Duration { return &d.Cluster.LeaseDuration }, false),
+	"dvcr.cluster.renewDeadline": durationField(func(d *DVCR) *time.Duration { return &d.Cluster.RenewDeadline }, false),
 }
 
 // ValidateSchedule accepts an empty schedule (disabled) or a standard 5-field
@@ -71,6 +76,11 @@ func parseDVCRSection(data []byte) (DVCR, error) {
 		Provisioning: Provisioning{
 			Concurrency: DefaultConcurrency,
 			Upload:      Upload{Timeout: DefaultUploadTimeout},
+		},
+		Cluster: Cluster{
+			Namespace:     DefaultClusterNamespace,
+			LeaseDuration: DefaultLeaseDuration,
+			RenewDeadline: DefaultRenewDeadline,
 		},
 	}
 	var doc struct {
@@ -97,7 +107,20 @@ func parseDVCRSection(data []byte) (DVCR, error) {
 			return out, err
 		}
 	}
-	return out, nil
+	return out, validateCluster(out.Cluster)
+}
+
+// validateCluster checks what no single key can: the renew deadline must
+// leave the others time to see a replica as gone only after it fenced itself.
+func validateCluster(c Cluster) error {
+	if c.Enabled && c.Namespace == "" {
+		return keyError("dvcr.cluster.namespace", "", "must name the namespace of the Leases")
+	}
+	if c.RenewDeadline >= c.LeaseDuration {
+		return keyError("dvcr.cluster.renewDeadline", c.RenewDeadline.String(),
+			fmt.Sprintf("must be shorter than dvcr.cluster.leaseDuration (%s): a replica must stop taking writes before the others take it for gone", c.LeaseDuration))
+	}
+	return nil
 }
 
 // flatten turns nested maps into dotted key paths. A map where a value is
@@ -194,7 +217,7 @@ func durationField(target func(*DVCR) *time.Duration, zeroAllowed bool) field {
 
 // String renders the section for logs.
 func (d DVCR) String() string {
-	return fmt.Sprintf("registryHost=%s adminSocket=%s allowUnmanaged=%t gc.schedule=%q gc.timeout=%s gc.drainTimeout=%s gc.gracePeriod=%s provisioning.enabled=%t provisioning.concurrency=%d",
+	return fmt.Sprintf("registryHost=%s adminSocket=%s allowUnmanaged=%t gc.schedule=%q gc.timeout=%s gc.drainTimeout=%s gc.gracePeriod=%s provisioning.enabled=%t provisioning.concurrency=%d cluster.enabled=%t cluster.namespace=%s cluster.leaseDuration=%s cluster.renewDeadline=%s",
 		d.RegistryHost, d.AdminSocket, d.Repositories.AllowUnmanaged, d.GC.Schedule, d.GC.Timeout, d.GC.DrainTimeout, d.GC.GracePeriod,
-		d.Provisioning.Enabled, d.Provisioning.Concurrency)
+		d.Provisioning.Enabled, d.Provisioning.Concurrency, d.Cluster.Enabled, d.Cluster.Namespace, d.Cluster.LeaseDuration, d.Cluster.RenewDeadline)
 }
