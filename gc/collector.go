@@ -34,7 +34,10 @@ type Collector struct {
 	NewLister func() (Lister, error)
 	// Live is the registry in this process; nil when working offline on
 	// storage with no dvcr serve running.
-	Live     LiveRegistry
+	Live LiveRegistry
+	// Replicas opens the window on every replica sharing the storage
+	// (dvcr.cluster); nil for a single registry.
+	Replicas Replicas
 	Settings config.DVCR
 	// Usage reports the volume's space (on S3, the bytes used); nil or an
 	// error leave the record's figures 0.
@@ -186,6 +189,20 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 			return err
 		}
 		c.fault(faultReadOnly)
+	}
+	if c.Replicas != nil {
+		w, err := c.Replicas.Open(ctx, runID(res.StartedAt), progress)
+		if err != nil {
+			return fmt.Errorf("opening the window on every replica: %w", err)
+		}
+		defer func() {
+			if err := w.Close(context.WithoutCancel(ctx)); err != nil {
+				res.Warnings = append(res.Warnings, err.Error())
+			}
+		}()
+		var stop context.CancelFunc
+		ctx, stop = cancelOnLost(ctx, w.Lost())
+		defer stop()
 	}
 	inv, candidates, err := c.selectEligible(ctx, progress)
 	if err != nil {

@@ -14,6 +14,8 @@ var (
 	ErrClusterList = errors.New("cannot list resources in the cluster")
 	// ErrRunInProgress: a garbage collection run is already running.
 	ErrRunInProgress = errors.New("a garbage collection run is already in progress")
+	// ErrNotLeader: among replicas, runs happen on the leader only.
+	ErrNotLeader = errors.New("this replica does not run the garbage collector")
 	// ErrInvalidOptions: SweepOptions that cannot work together.
 	ErrInvalidOptions = errors.New("invalid mark and sweep options")
 )

@@ -110,25 +110,35 @@ func (h *Hold) Release() {
 // wait ended.
 func (g *Gate) Enter(ctx context.Context, reason string, drainTimeout time.Duration) (*Hold, error) {
 	hold := g.acquire(reason)
+	return hold, g.Drain(ctx, drainTimeout)
+}
+
+// Close makes the registry read-only at once without waiting for the writes
+// in flight (Drain waits for them); Release the Hold to end it.
+func (g *Gate) Close(reason string) *Hold { return g.acquire(reason) }
+
+// Drain waits up to drainTimeout (or until ctx ends) until no write is in
+// flight; the error wraps ErrDrainTimeout and lists those still running.
+func (g *Gate) Drain(ctx context.Context, drainTimeout time.Duration) error {
 	timer := time.NewTimer(drainTimeout)
 	defer timer.Stop()
 	for {
 		g.mu.Lock()
 		if len(g.inflight) == 0 {
 			g.mu.Unlock()
-			return hold, nil
+			return nil
 		}
 		wait := g.drained
 		g.mu.Unlock()
 		select {
 		case <-wait:
 		case <-timer.C:
-			return hold, g.drainError()
+			return g.drainError()
 		case <-ctx.Done():
 			if err := g.drainError(); err != nil {
-				return hold, fmt.Errorf("%w: %w", err, ctx.Err())
+				return fmt.Errorf("%w: %w", err, ctx.Err())
 			}
-			return hold, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 
 	"github.com/dvcr/dvcr/admin"
+	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
@@ -23,6 +24,9 @@ type backend struct {
 	srv       *registry.Server
 	driver    storagedriver.StorageDriver
 	collector *gc.Collector
+	// elector is set for replicas (dvcr.cluster): runs happen on the leader.
+	elector   *cluster.Elector
+	namespace string
 }
 
 func (b *backend) Status(context.Context) admin.Status {
@@ -45,6 +49,14 @@ func (b *backend) DeleteRepository(ctx context.Context, path string) error {
 }
 
 func (b *backend) RunGC(_ context.Context, trigger string, progress func(string)) (json.RawMessage, error) {
+	if b.elector != nil && !b.elector.IsLeader() {
+		leader := b.elector.Leader()
+		if leader == "" {
+			return nil, &admin.HTTPError{Status: http.StatusConflict, Err: fmt.Errorf("%w: no replica leads yet (Lease %s in namespace %s); try again in a few seconds", gc.ErrNotLeader, cluster.LeaderLease, b.namespace)}
+		}
+		return nil, &admin.HTTPError{Status: http.StatusConflict, Err: fmt.Errorf("%w: the collector runs on replica %s; run it there: kubectl -n %s exec %s -- dvcr-cleaner gc run",
+			gc.ErrNotLeader, leader, b.namespace, leader)}
+	}
 	res, err := b.collector.Run(b.ctx, trigger, progress)
 	if errors.Is(err, gc.ErrRunInProgress) {
 		return nil, err

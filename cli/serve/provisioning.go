@@ -21,13 +21,15 @@ import (
 // uploadPrefix is where the upload endpoint lives on the registry's listener.
 const uploadPrefix = "/upload/"
 
-// startProvisioning runs the controller for ClusterVirtualImage and
+// startProvisioning builds the controller for ClusterVirtualImage and
 // VirtualImage and returns the registry's handler with the upload endpoint
-// beside /v2/. With provisioning off it returns the registry's handler.
-func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, log io.Writer, errc chan<- error) (http.Handler, error) {
+// beside /v2/, and the function that runs the controller until its context
+// ends (the caller runs it at once, or while its replica leads). With
+// provisioning off it returns the registry's handler and a no-op.
+func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, log io.Writer, errc chan<- error) (http.Handler, func(context.Context), error) {
 	p := cfg.DVCR.Provisioning
 	if !p.Enabled {
-		return srv.Handler(), nil
+		return srv.Handler(), func(context.Context) {}, nil
 	}
 	work := workDir(cfg)
 	uploads, err := upload.NewHandler(upload.Options{
@@ -37,15 +39,23 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		Log:        func(format string, args ...any) { fmt.Fprintf(log, "dvcr serve: upload: "+format+"\n", args...) },
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rc, err := gc.RESTConfig("", 0) // no client timeout: it would cut the watches
 	if err != nil {
-		return nil, fmt.Errorf("dvcr.provisioning.enabled: %w", err)
+		return nil, nil, fmt.Errorf("dvcr.provisioning.enabled: %w", err)
 	}
 	tmp := filepath.Join(work, "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("dvcr.provisioning: %w", err)
+		return nil, nil, fmt.Errorf("dvcr.provisioning: %w", err)
+	}
+	// In a pod (the chart sets POD_NAMESPACE) a single controller runs under
+	// a Lease; outside one there is nothing to elect among. Replicas
+	// (dvcr.cluster) run it while they hold dvcr-leader, elected for both
+	// the controller and the collector.
+	election := os.Getenv("POD_NAMESPACE")
+	if cfg.DVCR.Cluster.Enabled {
+		election = ""
 	}
 	ctl, err := provisioning.New(provisioning.Options{
 		RESTConfig:    rc,
@@ -59,24 +69,23 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		UploadTimeout: p.Upload.Timeout,
 		TempDir:       tmp,
 		Log:           log,
-		// In a pod (the chart sets POD_NAMESPACE) the controller runs under a
-		// Lease; outside one there is nothing to elect among.
-		LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"),
+
+		LeaderElectionNamespace: election,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	go func() {
+	run := func(ctx context.Context) {
 		if err := ctl.Start(ctx); err != nil {
 			errc <- fmt.Errorf("provisioning: %w", err)
 		}
-	}()
+	}
 	go sweepUploads(ctx, uploads, log)
 	fmt.Fprintf(log, "dvcr serve: provisioning ClusterVirtualImages and VirtualImages, %d imports at once, uploads at %s\n", p.Concurrency, uploadPrefix)
 	mux := http.NewServeMux()
 	mux.Handle(uploadPrefix, uploads)
 	mux.Handle("/", srv.Handler())
-	return mux, nil
+	return mux, run, nil
 }
 
 // sweepUploads removes the spool files of uploads nobody waits for any more

@@ -24,6 +24,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/dvcr/dvcr/admin"
+	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/registry"
@@ -74,17 +75,44 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	recoverGC(ctx, collector, log)
-
 	ln, err := listen(cfg)
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 3)
-	handler, err := startProvisioning(ctx, cfg, srv, ln.Addr(), log, errc)
+	errc := make(chan error, 4)
+	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, ln.Addr(), log, errc)
 	if err != nil {
 		_ = ln.Close()
 		return err
+	}
+	// What one process does for all: finishing an interrupted collection,
+	// scheduled collections, provisioning. Replicas do it while they lead.
+	work := func(ctx context.Context) {
+		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
+		if err != nil {
+			errc <- err
+			return
+		}
+		if cfg.DVCR.GC.Schedule != "" {
+			fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
+		}
+		go runProvisioning(ctx)
+		<-ctx.Done()
+		scheduler.Stop()
+	}
+	lead := func(ctx context.Context) {
+		recoverGC(ctx, collector, log)
+		work(ctx)
+	}
+	elector, err := startCluster(ctx, cfg, srv, collector, log, errc, lead)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	if elector == nil {
+		// A single registry recovers before it takes requests.
+		recoverGC(ctx, collector, log)
+		go work(ctx)
 	}
 	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- httpServer.Serve(ln) }()
@@ -95,19 +123,10 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		_ = httpServer.Close()
 		return err
 	}
-	adminServer, err := startAdmin(ctx, cfg, srv, collector, log, errc)
+	adminServer, err := startAdmin(ctx, cfg, srv, collector, elector, log, errc)
 	if err != nil {
 		_ = httpServer.Close()
 		return err
-	}
-	scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
-	if err != nil {
-		_ = httpServer.Close()
-		return err
-	}
-	defer scheduler.Stop()
-	if cfg.DVCR.GC.Schedule != "" {
-		fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
 	}
 
 	select {
@@ -243,12 +262,12 @@ func (w withoutRuntime) Gather() ([]*dto.MetricFamily, error) {
 }
 
 // startAdmin serves the admin endpoint on dvcr.adminSocket (mode 0600).
-func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, log io.Writer, errc chan<- error) (*http.Server, error) {
+func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, elector *cluster.Elector, log io.Writer, errc chan<- error) (*http.Server, error) {
 	ln, err := admin.Listen(cfg.DVCR.AdminSocket)
 	if err != nil {
 		return nil, err
 	}
-	b := &backend{ctx: ctx, srv: srv, driver: collector.Driver, collector: collector}
+	b := &backend{ctx: ctx, srv: srv, driver: collector.Driver, collector: collector, elector: elector, namespace: cfg.DVCR.Cluster.Namespace}
 	s := &http.Server{Handler: admin.Handler(b), ReadHeaderTimeout: time.Minute}
 	go func() { errc <- s.Serve(ln) }()
 	fmt.Fprintf(log, "dvcr serve: admin endpoint listening on %s\n", cfg.DVCR.AdminSocket)
