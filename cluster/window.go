@@ -98,7 +98,7 @@ func (c *Coordinator) waitAcks(ctx context.Context, run string, progress func(st
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

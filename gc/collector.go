@@ -47,6 +47,8 @@ type Collector struct {
 	Now     func() time.Time
 	// Fault, when not nil, is called at the fault points (fault.go).
 	Fault func(point string)
+	// Pause holds the window open this long before deciding (PauseEnv).
+	Pause time.Duration
 	// FilesystemRoot is the filesystem driver's root directory, for moves
 	// into the trash by rename(2); empty uses the driver's Move.
 	FilesystemRoot string
@@ -203,6 +205,14 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		var stop context.CancelFunc
 		ctx, stop = cancelOnLost(ctx, w.Lost())
 		defer stop()
+	}
+	if c.Pause > 0 {
+		progress(fmt.Sprintf("%s: holding the window open for %s", PauseEnv, c.Pause))
+		select {
+		case <-time.After(c.Pause):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	inv, candidates, err := c.selectEligible(ctx, progress)
 	if err != nil {
@@ -366,10 +376,15 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 	if err != nil {
 		return nil, err
 	}
+	pause, err := pauseFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	fsRoot, _ := storage.FilesystemRoot(cfg)
 	return &Collector{
 		Driver: driver,
 		Fault:  fault,
+		Pause:  pause,
 		// The driver of a live registry is the one the configuration names.
 		FilesystemRoot: fsRoot,
 		NewLister: func() (Lister, error) {

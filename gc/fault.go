@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // The fault points of a run, in the order a run reaches them.
@@ -29,6 +30,24 @@ const FaultEnv = "DVCR_GC_FAULT"
 
 // FaultExitCode is the exit code of a process stopped at a fault point.
 const FaultExitCode = 86
+
+// PauseEnv names the environment variable that holds every run's window
+// open for a duration (e.g. "3s") once all replicas refuse writes, so that a
+// test can probe the registry while the window lasts. For tests only.
+const PauseEnv = "DVCR_GC_PAUSE"
+
+// pauseFromEnv is the pause PauseEnv asks for, 0 for none.
+func pauseFromEnv() (time.Duration, error) {
+	spec := os.Getenv(PauseEnv)
+	if spec == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(spec)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 3s", PauseEnv, spec)
+	}
+	return d, nil
+}
 
 // faultFromEnv returns the fault hook FaultEnv arms, or nil.
 func faultFromEnv() (func(string), error) {

@@ -28,13 +28,15 @@ func startCluster(ctx context.Context, cfg *config.Config, srv *registry.Server,
 	if !c.Enabled {
 		return nil, nil
 	}
-	rc, err := gc.RESTConfig("", 0) // no client timeout: it would cut the watch
+	// Two clients, so that the collector's polling never delays this
+	// replica's renewals behind client-go's rate limiter.
+	client, err := clusterClient()
 	if err != nil {
-		return nil, fmt.Errorf("dvcr.cluster.enabled: %w", err)
+		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(rc)
+	coordClient, err := clusterClient()
 	if err != nil {
-		return nil, fmt.Errorf("dvcr.cluster.enabled: %w", err)
+		return nil, err
 	}
 	name, err := replicaName()
 	if err != nil {
@@ -50,7 +52,7 @@ func startCluster(ctx context.Context, cfg *config.Config, srv *registry.Server,
 	go replica.Run(ctx)
 	// The wait for acknowledgments leaves each replica its drain timeout,
 	// and a replica that died its Lease's expiry and margin.
-	coordinator := &cluster.Coordinator{Settings: s, Leases: leases, AckTimeout: cfg.DVCR.GC.DrainTimeout + 2*c.LeaseDuration}
+	coordinator := &cluster.Coordinator{Settings: s, Leases: coordClient.CoordinationV1().Leases(c.Namespace), AckTimeout: cfg.DVCR.GC.DrainTimeout + 2*c.LeaseDuration}
 	collector.Replicas = replicaWindows{coordinator}
 	elector := &cluster.Elector{Settings: s, Client: client}
 	go elector.Run(ctx, lead, func() {
@@ -60,6 +62,21 @@ func startCluster(ctx context.Context, cfg *config.Config, srv *registry.Server,
 	})
 	logf("replica %s: Leases in namespace %s (duration %s, renew deadline %s)", name, c.Namespace, c.LeaseDuration, c.RenewDeadline)
 	return elector, nil
+}
+
+// clusterClient is a client for the Leases, with a rate limit that leaves
+// room for renewals every retry period and the collector's polling.
+func clusterClient() (kubernetes.Interface, error) {
+	rc, err := gc.RESTConfig("", 0) // no client timeout: it would cut the watch
+	if err != nil {
+		return nil, fmt.Errorf("dvcr.cluster.enabled: %w", err)
+	}
+	rc.QPS, rc.Burst = 50, 100
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("dvcr.cluster.enabled: %w", err)
+	}
+	return client, nil
 }
 
 // replicaName is $POD_NAME (the chart sets it), else the host name.

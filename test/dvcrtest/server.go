@@ -51,6 +51,8 @@ type ServerOptions struct {
 	// Storage replaces the storage section's driver (default: filesystem
 	// under DataDir), e.g. S3.StorageYAML(); unindented, ending with a newline.
 	Storage string
+	// HTTPSecret is http.secret, the same on replicas of one store.
+	HTTPSecret string
 }
 
 var (
@@ -103,6 +105,10 @@ func (s *Server) config(opts ServerOptions) string {
 		debug = "  debug:\n    addr: 127.0.0.1:0\n    prometheus:\n      enabled: true\n"
 	}
 	driver := fmt.Sprintf("  filesystem:\n    rootdirectory: %s\n", s.DataDir)
+	secret := ""
+	if opts.HTTPSecret != "" {
+		secret = "  secret: " + opts.HTTPSecret + "\n"
+	}
 	if opts.Storage != "" {
 		driver = opts.Storage
 	}
@@ -118,9 +124,9 @@ storage:
     enabled: true
 http:
   addr: 127.0.0.1:0
-%s%sdvcr:
+%s%s%sdvcr:
   adminSocket: %s
-%s`, driver, debug, opts.Registry, s.AdminSock, opts.DVCR)
+%s`, driver, secret, debug, opts.Registry, s.AdminSock, opts.DVCR)
 }
 
 func (s *Server) readStderr(r io.Reader, addr chan<- string) {

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -93,7 +94,7 @@ func kubeconfigVia(t *testing.T, kubeconfig, server string) string {
 	for _, c := range cfg.Clusters {
 		c.Server = server
 	}
-	path := kubeconfig + ".via-proxy"
+	path := filepath.Join(t.TempDir(), "kubeconfig-via-proxy")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		t.Fatal(err)
 	}
