@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -289,4 +290,45 @@ func boolPtr(b *bool) string {
 		return "unset"
 	}
 	return strconv.FormatBool(*b)
+}
+
+// checkReplicas: three replicas on S3 roll one at a time, spread over
+// nodes, share http.secret and the bucket, and coordinate through Leases.
+func checkReplicas(t *testing.T, r *rendered) {
+	t.Helper()
+	d := r.Deployment.Spec
+	if d.Replicas == nil || *d.Replicas != 3 || d.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType ||
+		d.Strategy.RollingUpdate == nil || d.Strategy.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("deployment: replicas %v, strategy %+v", d.Replicas, d.Strategy)
+	}
+	if r.PVC != nil {
+		t.Error("a PVC is rendered for S3")
+	}
+	if r.PDB == nil || r.PDB.Spec.MaxUnavailable.IntValue() != 1 || r.PDB.Spec.Selector.MatchLabels["app.kubernetes.io/name"] == "" {
+		t.Errorf("PodDisruptionBudget = %+v", r.PDB)
+	}
+	aff := d.Template.Spec.Affinity
+	if aff == nil || aff.PodAntiAffinity == nil || len(aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+		aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
+		t.Errorf("affinity = %+v, want a preferred anti-affinity by host", aff)
+	}
+	reg := r.Config.Registry
+	s3 := reg.Storage["s3"]
+	if reg.Storage.Type() != "s3" || s3["bucket"] != "images" || s3["regionendpoint"] != "http://rgw.storage.svc:8080" || s3["secure"] != false ||
+		s3["accesskey"] != "from-secret-s3-creds" || s3["secretkey"] != "from-secret-s3-creds" {
+		t.Errorf("storage = %v", reg.Storage)
+	}
+	if r.HTTPSecret == nil || len(r.HTTPSecret.Data["secret"]) < 32 || reg.HTTP.Secret != string(r.HTTPSecret.Data["secret"]) {
+		t.Errorf("http.secret %q from Secret %+v", reg.HTTP.Secret, r.HTTPSecret)
+	}
+	c := r.Config.DVCR.Cluster
+	if !c.Enabled || c.Namespace != namespace || c.LeaseDuration != 15*time.Second || c.RenewDeadline != 10*time.Second {
+		t.Errorf("dvcr.cluster = %+v", c)
+	}
+	if r.Role == nil || !slices.Contains(r.Role.Rules[0].Verbs, "watch") || !slices.Contains(r.Role.Rules[0].Verbs, "list") {
+		t.Errorf("Role = %+v, want list and watch on leases", r.Role)
+	}
+	if r.volume(t, "data").EmptyDir == nil {
+		t.Errorf("data volume = %+v, want an emptyDir for upload spools", r.volume(t, "data"))
+	}
 }

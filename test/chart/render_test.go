@@ -3,11 +3,13 @@ package chart
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
@@ -29,11 +31,13 @@ type rendered struct {
 	ClusterRoleBinding *rbacv1.ClusterRoleBinding
 	// Optional objects: nil when not rendered.
 	PVC            *corev1.PersistentVolumeClaim
-	Secret         *corev1.Secret
+	Secret         *corev1.Secret // htpasswd
 	ServiceMonitor map[string]any
 	Role           *rbacv1.Role
 	RoleBinding    *rbacv1.RoleBinding
 	Ingress        *networkingv1.Ingress
+	PDB            *policyv1.PodDisruptionBudget
+	HTTPSecret     *corev1.Secret // http.secret of replicas
 	// CRDs by name.
 	CRDs map[string]*apiextensionsv1.CustomResourceDefinition
 
@@ -46,7 +50,7 @@ var (
 	namespaced = map[string]bool{
 		"Deployment": true, "ConfigMap": true, "Service": true, "ServiceAccount": true,
 		"PersistentVolumeClaim": true, "Secret": true, "ServiceMonitor": true,
-		"Role": true, "RoleBinding": true, "Ingress": true,
+		"Role": true, "RoleBinding": true, "Ingress": true, "PodDisruptionBudget": true,
 	}
 	clusterScoped = map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true}
 )
@@ -84,8 +88,19 @@ func render(t testing.TB, args ...string) *rendered {
 	if has(r.Objects, "PersistentVolumeClaim") {
 		r.PVC = decode[corev1.PersistentVolumeClaim](t, r.Objects, "PersistentVolumeClaim")
 	}
-	if has(r.Objects, "Secret") {
-		r.Secret = decode[corev1.Secret](t, r.Objects, "Secret")
+	for _, o := range r.Objects {
+		if o.Kind != "Secret" {
+			continue
+		}
+		secret := decode[corev1.Secret](t, []object{o}, "Secret")
+		if strings.HasSuffix(o.Name, "-http") {
+			r.HTTPSecret = secret
+		} else {
+			r.Secret = secret
+		}
+	}
+	if has(r.Objects, "PodDisruptionBudget") {
+		r.PDB = decode[policyv1.PodDisruptionBudget](t, r.Objects, "PodDisruptionBudget")
 	}
 	if has(r.Objects, "ServiceMonitor") {
 		r.ServiceMonitor = find(t, r.Objects, "ServiceMonitor").Generic
@@ -114,12 +129,36 @@ func render(t testing.TB, args ...string) *rendered {
 	if !ok {
 		t.Fatalf("ConfigMap %s has no config.yml (keys: %v)", r.ConfigMap.Name, r.ConfigMap.Data)
 	}
+	r.setRegistryEnv(t)
 	cfg, err := config.Parse("ConfigMap "+r.ConfigMap.Name, []byte(data))
 	if err != nil {
 		t.Fatalf("config.yml of the ConfigMap does not load as `dvcr serve` loads it: %v\n%s", err, data)
 	}
 	r.Config = cfg
 	return r
+}
+
+// setRegistryEnv sets the container's REGISTRY_* variables (distribution's
+// overrides of config.yml) in the test's environment, as the pod has them:
+// from the rendered Secrets, or a placeholder for a Secret the chart does
+// not make.
+func (r *rendered) setRegistryEnv(t testing.TB) {
+	t.Helper()
+	for _, env := range r.container(t).Env {
+		if !strings.HasPrefix(env.Name, "REGISTRY_") {
+			continue
+		}
+		value := env.Value
+		if ref := env.ValueFrom; ref != nil && ref.SecretKeyRef != nil {
+			value = "from-secret-" + ref.SecretKeyRef.Name
+			for _, o := range r.Objects {
+				if o.Kind == "Secret" && o.Name == ref.SecretKeyRef.Name {
+					value = string(decode[corev1.Secret](t, []object{o}, "Secret").Data[ref.SecretKeyRef.Key])
+				}
+			}
+		}
+		t.Setenv(env.Name, value)
+	}
 }
 
 // container is the dvcr container of the Deployment.

@@ -44,6 +44,7 @@ func TestLint(t *testing.T) {
 		{"default values", nil},
 		{"non-default values", nonDefault},
 		{"ephemeral storage", []string{"--set", "dvcr.storage.type=Ephemeral"}},
+		{"three replicas on S3", []string{"--set", "replicas=3", "--set", "dvcr.storage.type=S3", "--set", "dvcr.storage.s3.bucket=images"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

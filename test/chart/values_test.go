@@ -46,6 +46,13 @@ func TestValues(t *testing.T) {
 			},
 		},
 		{
+			name: "S3 with three replicas",
+			args: []string{"--set", "replicas=3", "--set", "dvcr.storage.type=S3", "--set", "dvcr.storage.s3.bucket=images",
+				"--set", "dvcr.storage.s3.endpoint=http://rgw.storage.svc:8080", "--set", "dvcr.storage.s3.credentialsSecret=s3-creds",
+				"--set", "dvcr.auth.enabled=true", "--set-string", "dvcr.auth.htpasswd=" + htpasswdLine},
+			check: checkReplicas,
+		},
+		{
 			name: "ephemeral storage",
 			args: []string{"--set", "dvcr.storage.type=Ephemeral", "--set-string", "dvcr.storage.ephemeral.sizeLimit=20Gi"},
 			check: func(t *testing.T, r *rendered) {
@@ -236,6 +243,12 @@ func TestSchemaAndChecks(t *testing.T) {
 			[]string{"/crds/install", "want boolean"}},
 		{"misspelt ingress key", []string{"--set", "dvcr.provisioning.upload.ingress.hostname=x"},
 			[]string{"hostname"}},
+		{"two replicas on a PVC", []string{"--set", "replicas=2"},
+			[]string{"replicas: 2 replicas need dvcr.storage.type=S3"}},
+		{"S3 without a bucket", []string{"--set", "dvcr.storage.type=S3"},
+			[]string{"dvcr.storage.s3.bucket is required"}},
+		{"S3 endpoint without scheme", []string{"--set", "dvcr.storage.type=S3", "--set", "dvcr.storage.s3.bucket=b", "--set", "dvcr.storage.s3.endpoint=rgw.example.com"},
+			[]string{"/dvcr/storage/s3/endpoint"}},
 		{"service monitor without metrics", []string{"--set", "monitoring.serviceMonitor.enabled=true", "--set", "dvcr.metrics.enabled=false"},
 			[]string{"monitoring.serviceMonitor.enabled", "dvcr.metrics.enabled"}},
 	}

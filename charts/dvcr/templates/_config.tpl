@@ -9,8 +9,28 @@ log:
   fields:
     service: registry
 storage:
+{{- if eq .Values.dvcr.storage.type "S3" }}
+  {{- $s3 := .Values.dvcr.storage.s3 }}
+  # Credentials come from the environment (REGISTRY_STORAGE_S3_ACCESSKEY,
+  # REGISTRY_STORAGE_S3_SECRETKEY), out of this ConfigMap.
+  s3:
+    bucket: {{ required "dvcr.storage.s3.bucket is required for storage type S3" $s3.bucket | quote }}
+    region: {{ $s3.region | quote }}
+    {{- with $s3.endpoint }}
+    regionendpoint: {{ . | quote }}
+    {{- end }}
+    secure: {{ not (hasPrefix "http://" $s3.endpoint) }}
+    forcepathstyle: {{ $s3.forcePathStyle }}
+    v4auth: true
+    {{- with $s3.rootDirectory }}
+    rootdirectory: {{ . | quote }}
+    {{- end }}
+  redirect:
+    disable: true
+{{- else }}
   filesystem:
     rootdirectory: {{ include "dvcr.dataDir" . }}
+{{- end }}
   cache:
     blobdescriptor: inmemory
   maintenance:
@@ -65,4 +85,11 @@ dvcr:
       inClusterURL: {{ include "dvcr.uploadInClusterURL" . | quote }}
       externalURL: {{ include "dvcr.uploadExternalURL" . | quote }}
       timeout: {{ $prov.upload.timeout | quote }}
+  {{- if include "dvcr.replicated" . }}
+  cluster:
+    enabled: true
+    namespace: {{ .Release.Namespace | quote }}
+    leaseDuration: {{ .Values.dvcr.cluster.leaseDuration | quote }}
+    renewDeadline: {{ .Values.dvcr.cluster.renewDeadline | quote }}
+  {{- end }}
 {{- end -}}

@@ -110,6 +110,32 @@ Checks of values the schema cannot express; each message names the values.
 {{- if and .Values.monitoring.serviceMonitor.enabled (not .Values.dvcr.metrics.enabled) -}}
   {{- fail "monitoring.serviceMonitor.enabled: needs dvcr.metrics.enabled=true" -}}
 {{- end -}}
+{{- if and (gt (int .Values.replicas) 1) (ne .Values.dvcr.storage.type "S3") -}}
+  {{- fail (printf "replicas: %d replicas need dvcr.storage.type=S3 (a %s volume serves one pod); see the README on moving from a PVC to S3" (int .Values.replicas) .Values.dvcr.storage.type) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when the registry runs as replicas coordinated through Leases: on S3,
+whatever the number of pods, so that scaling needs no other change.
+*/}}
+{{- define "dvcr.replicated" -}}
+{{- if eq .Values.dvcr.storage.type "S3" }}true{{ end -}}
+{{- end -}}
+
+{{/*
+The Secret holding http.secret, the same on every replica (an upload whose
+requests reach different replicas needs it). Generated once and kept across
+upgrades.
+*/}}
+{{- define "dvcr.httpSecretName" -}}{{ include "dvcr.fullname" . }}-http{{- end -}}
+{{- define "dvcr.httpSecret" -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "dvcr.httpSecretName" .) -}}
+{{- if and $existing $existing.data (index $existing.data "secret") -}}
+{{- index $existing.data "secret" | b64dec -}}
+{{- else -}}
+{{- randAlphaNum 48 -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
