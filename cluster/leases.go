@@ -17,10 +17,11 @@ const (
 	GCLease       = "dvcr-gc"
 	ReplicaPrefix = "dvcr-replica-"
 
-	AnnotationWindow = "dvcr.deckhouse.io/gc-window"
-	AnnotationAck    = "dvcr.deckhouse.io/gc-ack"
-	LabelRole        = "dvcr.deckhouse.io/role"
-	RoleReplica      = "replica"
+	AnnotationWindow  = "dvcr.deckhouse.io/gc-window"
+	AnnotationAck     = "dvcr.deckhouse.io/gc-ack"
+	AnnotationAddress = "dvcr.deckhouse.io/address"
+	LabelRole         = "dvcr.deckhouse.io/role"
+	RoleReplica       = "replica"
 )
 
 // Settings are what every part of the coordination shares.

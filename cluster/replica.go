@@ -23,6 +23,9 @@ type Replica struct {
 	ResetCaches  func() error
 	DrainTimeout time.Duration
 	Log          func(format string, args ...any)
+	// Address is the URL the other replicas reach this one at (uploads
+	// are forwarded to the leader), published in the Lease.
+	Address string
 
 	mu     sync.Mutex
 	lastOK time.Time
@@ -80,7 +83,7 @@ func (r *Replica) beat(ctx context.Context, drained chan<- string) {
 	if err == nil {
 		r.follow(ctx, window, drained)
 		_, err = renewLease(callCtx, r.Leases, ReplicaPrefix+r.Name, r.Name, r.LeaseDuration,
-			map[string]string{LabelRole: RoleReplica}, map[string]string{AnnotationAck: r.ack})
+			map[string]string{LabelRole: RoleReplica}, map[string]string{AnnotationAck: r.ack, AnnotationAddress: r.Address})
 	}
 	if err != nil {
 		if msg := err.Error(); msg != r.problem && ctx.Err() == nil {

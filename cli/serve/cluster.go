@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 
 	"k8s.io/client-go/kubernetes"
+	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 
 	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/config"
@@ -19,11 +21,20 @@ import (
 // the same run, so the replica restarts and follows.
 var errLostLeadership = errors.New("lost the dvcr-leader Lease: exiting so that this replica restarts as a follower")
 
-// startCluster joins the replicas (dvcr.cluster): the gate stays closed
-// until this replica has renewed its Lease and read the GC state, the
-// collector opens its windows on every replica, and lead runs while this
-// replica holds dvcr-leader. It returns nil when cluster mode is off.
-func startCluster(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, log io.Writer, errc chan<- error, lead func(context.Context)) (*cluster.Elector, error) {
+// replicaSet is this process's part of the replicas (dvcr.cluster).
+type replicaSet struct {
+	settings cluster.Settings
+	replica  *cluster.Replica
+	elector  *cluster.Elector
+	leases   coordclient.LeaseInterface
+	log      func(format string, args ...any)
+}
+
+// newReplicaSet joins the replicas: the gate stays closed until this
+// replica has renewed its Lease and read the GC state, and the collector
+// opens its windows on every replica. It returns nil when cluster mode is
+// off. start runs it.
+func newReplicaSet(cfg *config.Config, srv *registry.Server, collector *gc.Collector, addr net.Addr, log io.Writer) (*replicaSet, error) {
 	c := cfg.DVCR.Cluster
 	if !c.Enabled {
 		return nil, nil
@@ -43,25 +54,55 @@ func startCluster(ctx context.Context, cfg *config.Config, srv *registry.Server,
 		return nil, err
 	}
 	s := cluster.Settings{Namespace: c.Namespace, Name: name, LeaseDuration: c.LeaseDuration, RenewDeadline: c.RenewDeadline}
-	leases := client.CoordinationV1().Leases(c.Namespace)
-	logf := func(format string, args ...any) { fmt.Fprintf(log, "dvcr serve: "+format+"\n", args...) }
-	replica := cluster.NewReplica(&cluster.Replica{
-		Settings: s, Leases: leases, Gate: srv.Gate(), ResetCaches: srv.ResetCaches,
-		DrainTimeout: cfg.DVCR.GC.DrainTimeout, Log: logf,
+	rs := &replicaSet{
+		settings: s,
+		leases:   client.CoordinationV1().Leases(c.Namespace),
+		log:      func(format string, args ...any) { fmt.Fprintf(log, "dvcr serve: "+format+"\n", args...) },
+	}
+	rs.replica = cluster.NewReplica(&cluster.Replica{
+		Settings: s, Leases: rs.leases, Gate: srv.Gate(), ResetCaches: srv.ResetCaches,
+		DrainTimeout: cfg.DVCR.GC.DrainTimeout, Log: rs.log, Address: advertisedURL(cfg, addr),
 	})
-	go replica.Run(ctx)
 	// The wait for acknowledgments leaves each replica its drain timeout,
 	// and a replica that died its Lease's expiry and margin.
 	coordinator := &cluster.Coordinator{Settings: s, Leases: coordClient.CoordinationV1().Leases(c.Namespace), AckTimeout: cfg.DVCR.GC.DrainTimeout + 2*c.LeaseDuration}
 	collector.Replicas = replicaWindows{coordinator}
-	elector := &cluster.Elector{Settings: s, Client: client}
-	go elector.Run(ctx, lead, func() {
+	rs.elector = &cluster.Elector{Settings: s, Client: client}
+	return rs, nil
+}
+
+// start renews this replica's Lease and campaigns for dvcr-leader; lead
+// runs while this replica leads. Losing the lead ends dvcr serve (errc).
+func (rs *replicaSet) start(ctx context.Context, errc chan<- error, lead func(context.Context)) {
+	go rs.replica.Run(ctx)
+	go rs.elector.Run(ctx, lead, func() {
 		if ctx.Err() == nil {
 			errc <- errLostLeadership
 		}
 	})
-	logf("replica %s: Leases in namespace %s (duration %s, renew deadline %s)", name, c.Namespace, c.LeaseDuration, c.RenewDeadline)
-	return elector, nil
+	rs.log("replica %s: Leases in namespace %s (duration %s, renew deadline %s), address %s",
+		rs.settings.Name, rs.settings.Namespace, rs.settings.LeaseDuration, rs.settings.RenewDeadline, rs.replica.Address)
+}
+
+// advertisedURL is where the other replicas reach this one: $POD_IP (the
+// chart sets it) or the listener's host, and the listener's port.
+func advertisedURL(cfg *config.Config, addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return ""
+	}
+	if ip := os.Getenv("POD_IP"); ip != "" {
+		host = ip
+	} else if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	scheme := "http"
+	if cfg.Registry.HTTP.TLS.Certificate != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // clusterClient is a client for the Leases, with a rate limit that leaves

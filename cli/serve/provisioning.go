@@ -26,7 +26,7 @@ const uploadPrefix = "/upload/"
 // beside /v2/, and the function that runs the controller until its context
 // ends (the caller runs it at once, or while its replica leads). With
 // provisioning off it returns the registry's handler and a no-op.
-func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, log io.Writer, errc chan<- error) (http.Handler, func(context.Context), error) {
+func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, rs *replicaSet, log io.Writer, errc chan<- error) (http.Handler, func(context.Context), error) {
 	p := cfg.DVCR.Provisioning
 	if !p.Enabled {
 		return srv.Handler(), func(context.Context) {}, nil
@@ -82,8 +82,12 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 	}
 	go sweepUploads(ctx, uploads, log)
 	fmt.Fprintf(log, "dvcr serve: provisioning ClusterVirtualImages and VirtualImages, %d imports at once, uploads at %s\n", p.Concurrency, uploadPrefix)
+	routed, err := newLeaderUploads(cfg, uploads, rs)
+	if err != nil {
+		return nil, nil, err
+	}
 	mux := http.NewServeMux()
-	mux.Handle(uploadPrefix, uploads)
+	mux.Handle(uploadPrefix, routed)
 	mux.Handle("/", srv.Handler())
 	return mux, run, nil
 }

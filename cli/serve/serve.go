@@ -80,7 +80,12 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		return err
 	}
 	errc := make(chan error, 4)
-	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, ln.Addr(), log, errc)
+	rs, err := newReplicaSet(cfg, srv, collector, ln.Addr(), log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, ln.Addr(), rs, log, errc)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -104,12 +109,11 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		recoverGC(ctx, collector, log)
 		work(ctx)
 	}
-	elector, err := startCluster(ctx, cfg, srv, collector, log, errc, lead)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	if elector == nil {
+	var elector *cluster.Elector
+	if rs != nil {
+		rs.start(ctx, errc, lead)
+		elector = rs.elector
+	} else {
 		// A single registry recovers before it takes requests.
 		recoverGC(ctx, collector, log)
 		go work(ctx)

@@ -61,7 +61,7 @@ func (e *replicaEnv) startReplica(t *testing.T, name string, env ...string) *rep
 	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{
 		Storage:    e.s3.StorageYAML(),
 		HTTPSecret: "the-same-on-every-replica",
-		DVCR: fmt.Sprintf("  gc:\n    gracePeriod: 0s\n    drainTimeout: 10s\n  cluster:\n    enabled: true\n    namespace: default\n    leaseDuration: %s\n    renewDeadline: %s\n",
+		DVCR: fmt.Sprintf("  registryHost: dvcr.test\n  provisioning:\n    enabled: true\n  gc:\n    gracePeriod: 0s\n    drainTimeout: 10s\n  cluster:\n    enabled: true\n    namespace: default\n    leaseDuration: %s\n    renewDeadline: %s\n",
 			testLeaseDuration, testRenewDeadline),
 		Env: append([]string{"KUBECONFIG=" + kubeconfigVia(t, e.kubeconfig, proxy.URL()), "POD_NAME=" + name}, env...),
 	})

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"net/http"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/test/dvcrtest"
+	"github.com/dvcr/dvcr/test/envtest"
 )
 
 // TestReplicas: three dvcr serve replicas on one S3 bucket (versitygw),
@@ -45,6 +50,7 @@ func TestReplicas(t *testing.T) {
 			t.Fatalf("gc run on %s: exit %d\n%s%s", followers[0].name, res.ExitCode, res.Stdout, res.Stderr)
 		}
 	})
+	t.Run("upload through a follower", func(t *testing.T) { testUploadThroughFollower(t, e, followers[0]) })
 	t.Run("window on every replica", func(t *testing.T) { testReplicaWindow(t, e, leader, golden) })
 	t.Run("replica cut off from the API server", func(t *testing.T) {
 		cut := followers[1]
@@ -152,4 +158,47 @@ func uploadStep(t *testing.T, method string, r *replicaProc, location string, bo
 		t.Fatalf("%s %s on %s: %d, want %d\n%s", method, u.Path, r.name, resp.StatusCode, want, tail(r.srv.Stderr(), 10))
 	}
 	return resp.Header.Get("Location")
+}
+
+// testUploadThroughFollower: the upload URL of an image, sent to a
+// follower, reaches the leader, whose controller imports it.
+func testUploadThroughFollower(t *testing.T, e *replicaEnv, follower *replicaProc) {
+	disk := dvcrtest.MakeDiskFile(t, t.TempDir(), "uploaded", "qcow2", "32M", 2<<20)
+	data := readFile(t, disk)
+	e.cluster.CreateCVI(t, "uploaded") // an Upload image
+	var upload string
+	deadline := time.Now().Add(time.Minute)
+	for upload == "" && time.Now().Before(deadline) {
+		upload = status(getCVI(t, e, "uploaded"), "imageUploadURLs", "inCluster")
+		time.Sleep(100 * time.Millisecond)
+	}
+	u, err := url.Parse(upload)
+	if err != nil || upload == "" {
+		t.Fatalf("upload URL %q: %v", upload, err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, follower.srv.URL()+u.Path, bytes.NewReader(data))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("upload through %s: HTTP %d\n%s", follower.name, resp.StatusCode, tail(follower.srv.Stderr(), 10))
+	}
+	for time.Now().Before(deadline) {
+		if status(getCVI(t, e, "uploaded"), "phase") == "Ready" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the image uploaded through %s is not Ready: %s", follower.name, conditions(getCVI(t, e, "uploaded")))
+}
+
+func getCVI(t *testing.T, e *replicaEnv, name string) *unstructured.Unstructured {
+	t.Helper()
+	obj, err := e.cluster.Dynamic.Resource(envtest.CVIResource).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obj
 }
