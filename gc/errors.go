@@ -15,7 +15,7 @@ var (
 	// ErrRunInProgress: a garbage collection run is already running.
 	ErrRunInProgress = errors.New("a garbage collection run is already in progress")
 	// ErrNotLeader: among replicas, runs happen on the leader only.
-	ErrNotLeader = errors.New("this replica does not run the garbage collector")
+	ErrNotLeader = errors.New("this replica is not the leader, where garbage collection and deletions run")
 	// ErrInvalidOptions: SweepOptions that cannot work together.
 	ErrInvalidOptions = errors.New("invalid mark and sweep options")
 )

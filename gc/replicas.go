@@ -3,6 +3,9 @@ package gc
 import (
 	"context"
 	"errors"
+	"fmt"
+
+	"github.com/dvcr/dvcr/storage"
 )
 
 // Replicas opens a GC window across the replicas of a registry: it returns
@@ -32,4 +35,30 @@ func cancelOnLost(ctx context.Context, lost <-chan struct{}) (context.Context, c
 		}
 	}()
 	return ctx, func() { cancel(nil) }
+}
+
+// RemoveRepository removes one repository while every replica refuses
+// writes, then lets each drop its caches: a replica that still described the
+// repository's blobs from its cache would accept a push that skips them.
+// Without replicas it is storage.RemoveRepository. It does not overlap a
+// garbage collection run (ErrRunInProgress).
+func (c *Collector) RemoveRepository(ctx context.Context, path string) error {
+	if c.Replicas == nil {
+		return storage.RemoveRepository(ctx, c.Driver, path)
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrRunInProgress
+	}
+	defer c.running.Store(false)
+	w, err := c.Replicas.Open(ctx, "delete-"+runID(c.now()), func(string) {})
+	if err != nil {
+		return fmt.Errorf("making every replica refuse writes for the deletion: %w", err)
+	}
+	err = storage.RemoveRepository(ctx, c.Driver, path)
+	if c.Live != nil {
+		if rErr := c.Live.ResetCaches(); rErr != nil {
+			err = errors.Join(err, rErr)
+		}
+	}
+	return errors.Join(err, w.Close(context.WithoutCancel(ctx)))
 }

@@ -36,9 +36,15 @@ func (b *backend) Status(context.Context) admin.Status {
 // DeleteRepository removes the repository and drops the registry's caches,
 // which may still describe the repository's blobs.
 func (b *backend) DeleteRepository(ctx context.Context, path string) error {
-	if err := storage.RemoveRepository(ctx, b.driver, path); err != nil {
+	if err := b.onLeader(); err != nil {
+		return err
+	}
+	if err := b.collector.RemoveRepository(ctx, path); err != nil {
 		if errors.Is(err, storage.ErrRepositoryNotFound) {
 			return &admin.HTTPError{Status: http.StatusNotFound, Err: err}
+		}
+		if errors.Is(err, gc.ErrRunInProgress) {
+			return &admin.HTTPError{Status: http.StatusConflict, Err: err}
 		}
 		return err
 	}
@@ -49,13 +55,8 @@ func (b *backend) DeleteRepository(ctx context.Context, path string) error {
 }
 
 func (b *backend) RunGC(_ context.Context, trigger string, progress func(string)) (json.RawMessage, error) {
-	if b.elector != nil && !b.elector.IsLeader() {
-		leader := b.elector.Leader()
-		if leader == "" {
-			return nil, &admin.HTTPError{Status: http.StatusConflict, Err: fmt.Errorf("%w: no replica leads yet (Lease %s in namespace %s); try again in a few seconds", gc.ErrNotLeader, cluster.LeaderLease, b.namespace)}
-		}
-		return nil, &admin.HTTPError{Status: http.StatusConflict, Err: fmt.Errorf("%w: the collector runs on replica %s; run it there: kubectl -n %s exec %s -- dvcr-cleaner gc run",
-			gc.ErrNotLeader, leader, b.namespace, leader)}
+	if err := b.onLeader(); err != nil {
+		return nil, err
 	}
 	res, err := b.collector.Run(b.ctx, trigger, progress)
 	if errors.Is(err, gc.ErrRunInProgress) {
@@ -74,4 +75,19 @@ func (b *backend) GCResults(ctx context.Context) (json.RawMessage, error) {
 		return nil, err
 	}
 	return json.Marshal(list)
+}
+
+// onLeader refuses, naming the pod to exec into, what among replicas only
+// the leader does: garbage collection and deletions, which need every
+// replica to refuse writes meanwhile.
+func (b *backend) onLeader() error {
+	if b.elector == nil || b.elector.IsLeader() {
+		return nil
+	}
+	leader := b.elector.Leader()
+	if leader == "" {
+		return &admin.HTTPError{Status: http.StatusConflict, Err: fmt.Errorf("%w: no replica leads yet (Lease %s in namespace %s); try again in a few seconds", gc.ErrNotLeader, cluster.LeaderLease, b.namespace)}
+	}
+	return &admin.HTTPError{Status: http.StatusConflict, Err: fmt.Errorf("%w: it runs on replica %s; run it there: kubectl -n %s exec %s -- dvcr-cleaner ...",
+		gc.ErrNotLeader, leader, b.namespace, leader)}
 }

@@ -52,6 +52,24 @@ func TestReplicas(t *testing.T) {
 	})
 	t.Run("upload through a follower", func(t *testing.T) { testUploadThroughFollower(t, e, followers[0]) })
 	t.Run("window on every replica", func(t *testing.T) { testReplicaWindow(t, e, leader, golden) })
+	t.Run("delete with every replica's caches dropped", func(t *testing.T) {
+		dvcrtest.Push(t, followers[0].srv, golden, "cvi/doomed", "latest")
+		if res := e.cleaner(t, followers[0], "delete", "cvi", "doomed", "--yes"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "runs on replica "+leader.name) {
+			t.Fatalf("delete on a follower: exit %d\n%s", res.ExitCode, res.Stderr)
+		}
+		if res := e.cleaner(t, leader, "delete", "cvi", "doomed", "--yes"); res.ExitCode != 0 {
+			t.Fatalf("delete on the leader: exit %d\n%s%s", res.ExitCode, res.Stdout, res.Stderr)
+		}
+		for _, r := range e.replicas {
+			if st := manifestStatus(t, r, "cvi/doomed"); st != http.StatusNotFound {
+				t.Errorf("%s: the deleted repository answers %d", r.name, st)
+			}
+		}
+		// Pushed again through the replica that pushed it first (whose cache
+		// knew its blobs), read through another.
+		dvcrtest.Push(t, followers[0].srv, golden, "cvi/doomed", "latest")
+		assertSameDisk(t, golden, dvcrtest.Pull(t, leader.srv, "cvi/doomed", "latest"))
+	})
 	t.Run("replica cut off from the API server", func(t *testing.T) {
 		cut := followers[1]
 		cut.proxy.cut()
