@@ -11,13 +11,16 @@
 #   provision: 50 ClusterVirtualImages of 64 MiB (real kube-apiserver, the
 #              controller in `dvcr serve`) against `dvcr import` of the same
 #              files: overhead per image, API requests, RSS
+#   S3:        on versitygw: 1 GiB push and pull against upstream on the same
+#              server, 30 clients pulling from one replica and from three; the
+#              GC dataset collected by both on a bucket
 #
 # BENCH_TESTS=REGEX runs only those tests (e.g. BENCH_TESTS=TestBenchImport);
 # the other sections are then copied from their last reports, with their dates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-tests=${BENCH_TESTS:-'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck|TestBenchImport|TestBenchProvision'}
+tests=${BENCH_TESTS:-'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck|TestBenchImport|TestBenchProvision|TestBenchS3PushPull|TestBenchGCS3'}
 start=$(date +%s)
 
 "$GO" build -o bin/dvcr ./cmd/dvcr
@@ -25,6 +28,7 @@ start=$(date +%s)
 if [[ ! -x bin/k8s/kube-apiserver || ! -x bin/k8s/etcd ]]; then
 	bash hack/testbin.sh
 fi
+bash hack/versitygw.sh
 if [[ ! -x bin/registry ]]; then
 	echo "bench: building the upstream registry v3.1.2"
 	GOBIN="$PWD/bin" "$GO" install github.com/distribution/distribution/v3/cmd/registry@v3.1.2
@@ -45,7 +49,7 @@ set -e
 	echo
 	echo "Written by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $("$GO" version | cut -d' ' -f3-4). Whole run: $(( $(date +%s) - start ))s${BENCH_TESTS:+ (BENCH_TESTS=$BENCH_TESTS: only those rerun)}."
 	echo
-	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md docs/bench-import.md docs/bench-provision.md; do
+	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md docs/bench-import.md docs/bench-provision.md docs/bench-s3.md docs/bench-gc-s3.md; do
 		echo
 		if [[ $part -nt bin/bench.stamp ]]; then
 			sed -e '1s/^# /## /' -e '2,$s/^## /### /' "$part"

@@ -85,3 +85,6 @@ func freeAddr(t testing.TB) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// PID is the process id of the S3 server, for CPU accounting.
+func (s *S3) PID() int { return s.cmd.Process.Pid }

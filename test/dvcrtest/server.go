@@ -230,3 +230,6 @@ func (s *Server) MetricsURL(t testing.TB) string {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// PID is the process id of dvcr serve.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
