@@ -52,6 +52,19 @@ func TestReplicas(t *testing.T) {
 	})
 	t.Run("upload through a follower", func(t *testing.T) { testUploadThroughFollower(t, e, followers[0]) })
 	t.Run("window on every replica", func(t *testing.T) { testReplicaWindow(t, e, leader, golden) })
+	t.Run("replica starting during a window joins it read-only", func(t *testing.T) {
+		wait := e.startGC(t, leader)
+		waitPush(t, leader, http.StatusServiceUnavailable, 20*time.Second)
+		late := e.startReplica(t, "replica-late")
+		if st := pushProbe(t, late); st != http.StatusServiceUnavailable {
+			t.Errorf("a replica started during the window answers a push with %d", st)
+		}
+		if out, err := wait(); err != nil {
+			t.Fatalf("gc run: %v\n%s", err, out)
+		}
+		waitWritable(t, late, 10*time.Second)
+		late.srv.Stop(t)
+	})
 	t.Run("delete with every replica's caches dropped", func(t *testing.T) {
 		dvcrtest.Push(t, followers[0].srv, golden, "cvi/doomed", "latest")
 		if res := e.cleaner(t, followers[0], "delete", "cvi", "doomed", "--yes"); res.ExitCode == 0 || !strings.Contains(res.Stderr, "runs on replica "+leader.name) {
