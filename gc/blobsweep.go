@@ -62,6 +62,9 @@ func (s *sweeper) sweepBlobs(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.batch != nil {
+		s.flushBatch(ctx)
+	}
 	s.mu.Lock()
 	s.stats.BlobsKeptLinked = s.removal.held()
 	st := s.stats
@@ -167,6 +170,10 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 		s.mu.Lock()
 		s.stats.BlobsKeptRecent++
 		s.mu.Unlock()
+		return
+	}
+	if s.batch != nil {
+		s.batchDelete(ctx, d, fi.size)
 		return
 	}
 	if !s.opts.DryRun {

@@ -47,6 +47,8 @@ type Collector struct {
 	Now     func() time.Time
 	// Fault, when not nil, is called at the fault points (fault.go).
 	Fault func(point string)
+	// Objects deletes blob files in batches on S3; nil for other drivers.
+	Objects *storage.ObjectDeleter
 	// Pause holds the window open this long before deciding (PauseEnv).
 	Pause time.Duration
 	// FilesystemRoot is the filesystem driver's root directory, for moves
@@ -249,6 +251,8 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 	}
 	if tr != nil {
 		opts.Discard = tr.discard
+	} else if c.Objects != nil {
+		opts.DeleteFiles = c.Objects.DeleteFiles
 	}
 	stats, err := MarkAndSweep(ctx, c.Driver, opts)
 	report()
@@ -381,10 +385,15 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		return nil, err
 	}
 	fsRoot, _ := storage.FilesystemRoot(cfg)
+	objects, _, err := storage.NewObjectDeleter(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &Collector{
-		Driver: driver,
-		Fault:  fault,
-		Pause:  pause,
+		Driver:  driver,
+		Fault:   fault,
+		Pause:   pause,
+		Objects: objects,
 		// The driver of a live registry is the one the configuration names.
 		FilesystemRoot: fsRoot,
 		NewLister: func() (Lister, error) {

@@ -46,6 +46,11 @@ type SweepOptions struct {
 	// registry's tree instead of deleting it (the collector's trash); size
 	// is the blob bytes the path holds. nil deletes in place.
 	Discard func(ctx context.Context, path string, size int64) error
+	// DeleteFiles, when not nil and Discard is nil, deletes files in
+	// batches (object storage, storage.ObjectDeleter): the unmarked blobs'
+	// data and layer links go a thousand keys per request instead of one
+	// driver Delete (a listing and a delete) per path.
+	DeleteFiles func(ctx context.Context, paths []string) error
 	// Fault, when not nil, is called at the fault points (fault.go).
 	Fault func(point string)
 	// Blobs, when not nil, are the blobs to sweep, listed by ListBlobs
@@ -169,6 +174,8 @@ type sweeper struct {
 
 	// removal runs alongside; see removal.go.
 	removal *removalState
+	// batch gathers condemned blobs with DeleteFiles; nil otherwise.
+	batch *blobBatch
 }
 
 func newSweeper(driver storagedriver.StorageDriver, opts SweepOptions) *sweeper {
@@ -180,7 +187,7 @@ func newSweeper(driver storagedriver.StorageDriver, opts SweepOptions) *sweeper 
 	if workers <= 0 {
 		workers = 8
 	}
-	return &sweeper{
+	s := &sweeper{
 		driver:      driver,
 		opts:        opts,
 		now:         now,
@@ -190,6 +197,10 @@ func newSweeper(driver storagedriver.StorageDriver, opts SweepOptions) *sweeper 
 		recentLinks: make(map[digest.Digest]struct{}),
 		layerLinks:  make(map[digest.Digest][]string),
 	}
+	if opts.DeleteFiles != nil && opts.Discard == nil && !opts.DryRun {
+		s.batch = &blobBatch{}
+	}
+	return s
 }
 
 func (s *sweeper) run(ctx context.Context) error {

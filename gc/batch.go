@@ -1,0 +1,84 @@
+// Batched blob deletion on object storage: the sweep deletes the unmarked
+// blobs' data files and layer links a thousand keys per request instead of
+// one listing and one delete per blob.
+
+package gc
+
+import (
+	"context"
+	"sync"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dvcr/dvcr/storage"
+)
+
+// batchBlobs is how many blobs a batch gathers before it is deleted; with
+// their layer links they fill about one DeleteObjects request.
+const batchBlobs = 500
+
+type pendingBlob struct {
+	digest digest.Digest
+	size   int64
+}
+
+// blobBatch gathers condemned blobs; the worker whose addition fills it
+// deletes it.
+type blobBatch struct {
+	mu      sync.Mutex
+	pending []pendingBlob
+}
+
+// add queues a condemned blob, deleting the batch when it is full.
+func (s *sweeper) batchDelete(ctx context.Context, d digest.Digest, size int64) {
+	b := s.batch
+	b.mu.Lock()
+	b.pending = append(b.pending, pendingBlob{d, size})
+	var full []pendingBlob
+	if len(b.pending) >= batchBlobs {
+		full, b.pending = b.pending, nil
+	}
+	b.mu.Unlock()
+	if full != nil {
+		s.deleteBatch(ctx, full)
+	}
+}
+
+// flushBatch deletes what is still queued.
+func (s *sweeper) flushBatch(ctx context.Context) {
+	b := s.batch
+	b.mu.Lock()
+	rest := b.pending
+	b.pending = nil
+	b.mu.Unlock()
+	if len(rest) > 0 {
+		s.deleteBatch(ctx, rest)
+	}
+}
+
+// deleteBatch deletes the blobs' data and the repositories' links to them
+// in as few requests as the keys need; the blobs count as deleted only when
+// the request succeeded.
+func (s *sweeper) deleteBatch(ctx context.Context, blobs []pendingBlob) {
+	paths := make([]string, 0, 2*len(blobs))
+	var freed int64
+	s.mu.Lock()
+	for _, b := range blobs {
+		paths = append(paths, storage.BlobData(b.digest))
+		for _, dir := range s.layerLinks[b.digest] {
+			paths = append(paths, dir+"/link")
+		}
+		freed += b.size
+	}
+	s.mu.Unlock()
+	err := s.opts.DeleteFiles(ctx, paths)
+	s.fault(faultDetach)
+	if err != nil {
+		s.addError("deleting %d blobs: %v", len(blobs), err)
+		return
+	}
+	s.mu.Lock()
+	s.stats.BlobsDeleted += len(blobs)
+	s.stats.FreedBytes += freed
+	s.mu.Unlock()
+}
