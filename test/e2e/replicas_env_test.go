@@ -20,8 +20,8 @@ import (
 // Lease timing of the replica tests: short, so that expiries are seen in
 // seconds.
 const (
-	testLeaseDuration = 3 * time.Second
-	testRenewDeadline = 2 * time.Second
+	testLeaseDuration = 5 * time.Second
+	testRenewDeadline = 3 * time.Second
 	testMargin        = testLeaseDuration / 3
 )
 

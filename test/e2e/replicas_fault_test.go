@@ -70,7 +70,7 @@ func TestReplicasAbortAndCrash(t *testing.T) {
 		crashed := time.Now()
 		waitWritable(t, r2, testLeaseDuration+testMargin+2*time.Second)
 		t.Logf("replica-2 takes writes %s after the leader died in the window (Lease %s + margin %s)",
-			time.Since(crashed).Round(10*time.Millisecond), testLeaseDuration, testMargin)
+			time.Since(crashed).Round(10*time.Millisecond), testLeaseDuration, testMargin.Round(time.Millisecond))
 		assertSameDisk(t, golden, dvcrtest.Pull(t, r2.srv, "cvi/golden", "latest"))
 		if e.leader(t) != r2 {
 			t.Fatal("replica-2 did not take over dvcr-leader")
