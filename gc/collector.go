@@ -182,7 +182,7 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 // driver can move cheaply.
 func (c *Collector) window(ctx context.Context, res *Result, progress func(string), tr *trash) (err error) {
 	progress("listing blobs in storage")
-	blobs, err := ListBlobs(ctx, c.Driver, 0)
+	blobs, err := ListBlobs(ctx, c.Driver, c.concurrency())
 	if err != nil {
 		return err
 	}
@@ -248,6 +248,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		Removal:        removal,
 		Fault:          c.Fault,
 		Blobs:          blobs,
+		Concurrency:    c.concurrency(),
 	}
 	if tr != nil {
 		opts.Discard = tr.discard
