@@ -194,27 +194,10 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		}
 		c.fault(faultReadOnly)
 	}
-	if c.Replicas != nil {
-		w, err := c.Replicas.Open(ctx, runID(res.StartedAt), progress)
-		if err != nil {
-			return fmt.Errorf("opening the window on every replica: %w", err)
-		}
-		defer func() {
-			if err := w.Close(context.WithoutCancel(ctx)); err != nil {
-				res.Warnings = append(res.Warnings, err.Error())
-			}
-		}()
-		var stop context.CancelFunc
-		ctx, stop = cancelOnLost(ctx, w.Lost())
-		defer stop()
-	}
-	if c.Pause > 0 {
-		progress(fmt.Sprintf("%s: holding the window open for %s", PauseEnv, c.Pause))
-		select {
-		case <-time.After(c.Pause):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	ctx, closeReplicas, err := c.openReplicas(ctx, res, progress)
+	defer closeReplicas()
+	if err != nil {
+		return err
 	}
 	inv, candidates, err := c.selectEligible(ctx, progress)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dvcr/dvcr/storage"
 )
@@ -21,6 +22,37 @@ type ReplicaWindow interface {
 	Lost() <-chan struct{}
 	// Close lets the replicas drop their caches and take writes again.
 	Close(ctx context.Context) error
+}
+
+// openReplicas opens the window on every replica (with Replicas) and holds
+// it for Pause. It returns the context the run goes on with, cancelled when
+// the window is lost, and the function that closes the window; call it even
+// on error.
+func (c *Collector) openReplicas(ctx context.Context, res *Result, progress func(string)) (context.Context, func(), error) {
+	closeWindow := func() {}
+	if c.Replicas != nil {
+		w, err := c.Replicas.Open(ctx, runID(res.StartedAt), progress)
+		if err != nil {
+			return ctx, closeWindow, fmt.Errorf("opening the window on every replica: %w", err)
+		}
+		lostCtx, stop := cancelOnLost(ctx, w.Lost())
+		closeWindow = func() {
+			stop()
+			if err := w.Close(context.WithoutCancel(ctx)); err != nil {
+				res.Warnings = append(res.Warnings, err.Error())
+			}
+		}
+		ctx = lostCtx
+	}
+	if c.Pause > 0 {
+		progress(fmt.Sprintf("%s: holding the window open for %s", PauseEnv, c.Pause))
+		select {
+		case <-time.After(c.Pause):
+		case <-ctx.Done():
+			return ctx, closeWindow, ctx.Err()
+		}
+	}
+	return ctx, closeWindow, nil
 }
 
 // cancelOnLost is ctx, cancelled when lost is closed: a window the replicas

@@ -90,21 +90,7 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		_ = ln.Close()
 		return err
 	}
-	// What one process does for all: finishing an interrupted collection,
-	// scheduled collections, provisioning. Replicas do it while they lead.
-	work := func(ctx context.Context) {
-		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
-		if err != nil {
-			errc <- err
-			return
-		}
-		if cfg.DVCR.GC.Schedule != "" {
-			fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
-		}
-		go runProvisioning(ctx)
-		<-ctx.Done()
-		scheduler.Stop()
-	}
+	work := leaderWork(cfg, collector, runProvisioning, log, errc)
 	lead := func(ctx context.Context) {
 		recoverGC(ctx, collector, log)
 		work(ctx)
@@ -263,6 +249,25 @@ func (w withoutRuntime) Gather() ([]*dto.MetricFamily, error) {
 		}
 	}
 	return kept, err
+}
+
+// leaderWork is what one process does for all, until ctx ends: scheduled
+// collections and provisioning. Replicas do it while they lead (after
+// finishing an interrupted collection), a single registry always.
+func leaderWork(cfg *config.Config, collector *gc.Collector, runProvisioning func(context.Context), log io.Writer, errc chan<- error) func(context.Context) {
+	return func(ctx context.Context) {
+		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
+		if err != nil {
+			errc <- err
+			return
+		}
+		if cfg.DVCR.GC.Schedule != "" {
+			fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
+		}
+		go runProvisioning(ctx)
+		<-ctx.Done()
+		scheduler.Stop()
+	}
 }
 
 // startAdmin serves the admin endpoint on dvcr.adminSocket (mode 0600).
