@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,11 +170,34 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 	em.start(ctx, true)
 	defer em.abandon() // a panic must not leave the workers waiting
 	c.setPhase(ctx, res, phaseWindow)
+	if set := c.condemnedSet(); set != nil {
+		return c.runDeferred(ctx, res, progress, tr, em, set)
+	}
 	err := c.window(ctx, res, progress, tr)
 	// The marker names the freeing before the freeing speeds up.
 	c.setPhase(ctx, res, phaseFreeing)
 	em.windowClosed()
-	c.free(ctx, res, progress, tr, em)
+	c.free(ctx, res, progress, tr, em, 0)
+	return err
+}
+
+// runDeferred is run with the deletion of blobs and untagged manifests
+// after the window (deferred.go): only the removed repositories go to the
+// trash.
+func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier, set condemnedSet) error {
+	plan, err := c.shortWindow(ctx, res, progress, tr, set)
+	c.setPhase(ctx, res, phaseFreeing)
+	em.windowClosed()
+	var freed int64
+	if plan != nil {
+		err = errors.Join(err, c.deleteCondemned(ctx, progress, set, plan))
+		st := plan.sweeper.stats
+		sort.Strings(st.Errors)
+		res.Sweep = &st
+		res.Warnings = append(res.Warnings, st.Errors...)
+		freed = st.FreedBytes
+	}
+	c.free(ctx, res, progress, tr, em, freed)
 	return err
 }
 
@@ -255,12 +279,12 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 // free empties the trash after the window: this run's detached entries
 // and whatever an interrupted run left. With a trash, what is freed is what
 // emptying deleted; without, the sweep's count stands.
-func (c *Collector) free(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier) {
+func (c *Collector) free(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier, freedInPlace int64) {
 	emptied := em.finish(ctx, progress)
 	if tr != nil {
 		res.Freed = 0
 	}
-	res.Freed += emptied.Freed
+	res.Freed += freedInPlace + emptied.Freed
 	res.Warnings = append(res.Warnings, emptied.Errors...)
 	if emptied.Entries > 0 {
 		progress(fmt.Sprintf("freed %s: %d entries deleted", units.FormatBytes(uint64(res.Freed)), emptied.Entries))
@@ -300,15 +324,20 @@ func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (
 	}
 	progress(fmt.Sprintf("found %d cvi, %d vi, %d vd repositories; listing resources in the cluster",
 		inv.Count(naming.KindCVI), inv.Count(naming.KindVI), inv.Count(naming.KindVD)))
-	lister, err := c.NewLister()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", ErrClusterList, err)
-	}
-	live, err := lister.List(ctx)
+	live, err := c.listCluster(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	return inv, Eligible(inv, live, c.Settings.RegistryHost), nil
+}
+
+// listCluster lists the resources that own repositories.
+func (c *Collector) listCluster(ctx context.Context) (*ClusterInventory, error) {
+	lister, err := c.NewLister()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClusterList, err)
+	}
+	return lister.List(ctx)
 }
 
 // finish fills the outcome, the space figures and the message.

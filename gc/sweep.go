@@ -109,8 +109,11 @@ type SweepStats struct {
 	BlobsKeptRecent  int `json:"blobsKeptRecent"` // unreferenced but within the grace period
 	// BlobsKeptLinked are unreferenced blobs kept because a repository of
 	// the Removal that links them was not removed.
-	BlobsKeptLinked int   `json:"blobsKeptLinked,omitempty"`
-	FreedBytes      int64 `json:"freedBytes"` // sum of sizes of the blob data deleted (or moved to the trash)
+	BlobsKeptLinked int `json:"blobsKeptLinked,omitempty"`
+	// BlobsWrittenAgain were condemned but uploaded again before the
+	// deletion after the window reached them: they stay.
+	BlobsWrittenAgain int   `json:"blobsWrittenAgain,omitempty"`
+	FreedBytes        int64 `json:"freedBytes"` // sum of sizes of the blob data deleted (or moved to the trash)
 	// Errors are per-item errors that did not stop the sweep (a blob that
 	// could not be deleted, ...).
 	Errors []string `json:"errors,omitempty"`

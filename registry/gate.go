@@ -32,14 +32,18 @@ type Gate struct {
 	nextID   uint64
 	drained  chan struct{} // closed and replaced whenever inflight becomes empty
 	onChange func(readOnly bool)
+	trackers []*WriteTracker
+	// repository names the repository of a write request (set by Server).
+	repository func(*http.Request) string
 }
 
 // Write describes a write request that is being served.
 type Write struct {
-	Method  string
-	Path    string
-	Remote  string
-	Started time.Time
+	Method     string
+	Path       string
+	Remote     string
+	Started    time.Time
+	Repository string // "" when the path names none
 }
 
 func (w Write) String() string {
@@ -196,7 +200,11 @@ func (g *Gate) admit(r *http.Request) (id uint64, reasons []string, ok bool) {
 		return 0, reasons, false
 	}
 	g.nextID++
-	g.inflight[g.nextID] = Write{Method: r.Method, Path: r.URL.Path, Remote: r.RemoteAddr, Started: time.Now()}
+	repo := g.repositoryOf(r)
+	g.inflight[g.nextID] = Write{Method: r.Method, Path: r.URL.Path, Remote: r.RemoteAddr, Started: time.Now(), Repository: repo}
+	for _, t := range g.trackers {
+		t.add(repo)
+	}
 	return g.nextID, nil, true
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/health"
+	v2 "github.com/distribution/distribution/v3/registry/api/v2"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	gorhandlers "github.com/gorilla/handlers"
@@ -37,6 +38,8 @@ type Server struct {
 	// driver is the one storage driver of the process: every build of the
 	// application and the garbage collector use it.
 	driver storagedriver.StorageDriver
+	// condemned is what a garbage collection run deletes after its window.
+	condemned *Condemned
 	// appConfig is the registry configuration with the storage section
 	// pointing at driver and the auth section wrapped by inProcessAuth.
 	appConfig *configuration.Configuration
@@ -57,10 +60,11 @@ type appInstance struct {
 func NewServer(ctx context.Context, cfg *config.Config) (*Server, error) {
 	configureLogging(cfg)
 	s := &Server{
-		cfg:    cfg,
-		ctx:    ctx,
-		gate:   NewGate(config.DefaultRetryAfter),
-		health: health.NewRegistry(),
+		cfg:       cfg,
+		ctx:       ctx,
+		gate:      NewGate(config.DefaultRetryAfter),
+		health:    health.NewRegistry(),
+		condemned: &Condemned{},
 	}
 	driver, err := drivers.Open(ctx, cfg.Registry.Storage)
 	if err != nil {
@@ -97,9 +101,16 @@ func (s *Server) newApp() (app *handlers.App, err error) {
 }
 
 func (s *Server) buildHandler() http.Handler {
+	prefix := s.cfg.Registry.HTTP.Prefix
 	var h http.Handler = http.HandlerFunc(s.serveApp)
+	h = (&condemnedGuard{set: s.condemned, router: v2.RouterWithPrefix(prefix)}).Middleware(h)
+	namer := NewPolicy(true, prefix)
+	s.gate.repository = func(r *http.Request) string {
+		name, _ := namer.repositoryName(r)
+		return name
+	}
 	h = s.gate.Middleware(h)
-	h = NewPolicy(s.cfg.DVCR.Repositories.AllowUnmanaged, s.cfg.Registry.HTTP.Prefix).Middleware(h)
+	h = NewPolicy(s.cfg.DVCR.Repositories.AllowUnmanaged, prefix).Middleware(h)
 	h = alive(h)
 	// Health wraps alive, as upstream does: probes of "/" fail while the
 	// storage driver is unhealthy.
@@ -118,6 +129,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Gate is the write gate of this registry.
 func (s *Server) Gate() *Gate { return s.gate }
+
+// Condemned is the set a garbage collection run publishes at the end of
+// its window and deletes afterwards.
+func (s *Server) Condemned() *Condemned { return s.condemned }
 
 // Config is the configuration the server was built from.
 func (s *Server) Config() *config.Config { return s.cfg }

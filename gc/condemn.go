@@ -1,0 +1,164 @@
+// Condemning and the deferred deletion: which unmarked blobs the window
+// condemns, and how they and the untagged manifests go once the registry is
+// writable, each claimed from the registry's condemned set so that an
+// upload of the same content in the meantime wins.
+
+package gc
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dvcr/dvcr/storage"
+	"github.com/dvcr/dvcr/units"
+)
+
+// condemnedBlob is an unmarked blob the window condemned, with the layer
+// links to it of the repositories that stay.
+type condemnedBlob struct {
+	digest digest.Digest
+	size   int64
+	links  []string
+}
+
+// forget drops the untagged manifests found in repos: they are marked again.
+func (s *sweeper) forget(repos map[string]struct{}) {
+	kept := s.deletions[:0]
+	for _, del := range s.deletions {
+		if _, written := repos[del.repo]; !written {
+			kept = append(kept, del)
+		}
+	}
+	s.deletions = kept
+}
+
+// condemn picks the listed blobs no kept manifest references and no grace
+// period protects. It runs after the mark and the removal.
+func (s *sweeper) condemn(ctx context.Context) []condemnedBlob {
+	for _, e := range s.opts.Blobs.errors {
+		s.addError("%s", e)
+	}
+	var out []condemnedBlob
+	var bytes int64
+	st := &s.stats
+	st.BlobsTotal = len(s.opts.Blobs.digests)
+	for _, d := range s.opts.Blobs.digests {
+		if s.isMarked(d) {
+			st.BlobsMarked++
+			continue
+		}
+		fi, err := s.blobStat(ctx, d)
+		switch {
+		case sweepNotFound(err), err == nil && fi.dir:
+			continue
+		case err != nil:
+			s.addError("blob %s: %v", d, err)
+			continue
+		}
+		if _, linked := s.recentLinks[d]; linked || time.Unix(0, fi.modTime).After(s.cutoff) {
+			st.BlobsKeptRecent++
+			continue
+		}
+		out = append(out, condemnedBlob{digest: d, size: fi.size, links: s.layerLinks[d]})
+		bytes += fi.size
+	}
+	s.progress(fmt.Sprintf("sweep: %d blobs, %d referenced, %d condemned (%s), %d kept within the grace period; %d untagged manifests condemned",
+		st.BlobsTotal, st.BlobsMarked, len(out), units.FormatBytes(uint64(bytes)), st.BlobsKeptRecent, len(s.deletions)))
+	return out
+}
+
+// deleteCondemned deletes the plan with the registry writable, then drops
+// the registry's caches and clears the set. An entry written again
+// meanwhile is left alone.
+func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), set condemnedSet, plan *deferredPlan) (err error) {
+	defer func() {
+		// Cleared only once no cache can describe what was deleted.
+		if rErr := c.Live.ResetCaches(); rErr != nil {
+			err = fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr)
+			return
+		}
+		set.Clear()
+	}()
+	s := plan.sweeper
+	progress(fmt.Sprintf("deleting %d blobs and %d untagged manifests with the registry writable", len(plan.blobs), len(plan.revisions)))
+	blobs := newPhaseProgress(progress, "deleting blobs", "done", len(plan.blobs))
+	err = forEachParallel(ctx, emptyConcurrency, len(plan.blobs), func(ctx context.Context, i int) error {
+		c.deleteBlob(ctx, s, set, plan.blobs[i])
+		blobs.add(1)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	manifests := newPhaseProgress(progress, "deleting untagged manifests", "done", len(plan.revisions))
+	return forEachParallel(ctx, emptyConcurrency, len(plan.revisions), func(ctx context.Context, i int) error {
+		c.deleteRevision(ctx, s, set, plan.revisions[i])
+		manifests.add(1)
+		return nil
+	})
+}
+
+// deleteBlob deletes a condemned blob's layer links, then its data.
+func (c *Collector) deleteBlob(ctx context.Context, s *sweeper, set condemnedSet, b condemnedBlob) {
+	release, ok := set.ClaimBlob(b.digest)
+	if !ok {
+		s.countKeptWritten()
+		return
+	}
+	deleted := true
+	for _, dir := range b.links {
+		if err := c.Driver.Delete(ctx, dir); err != nil && !sweepNotFound(err) {
+			s.addError("deleting layer link %s: %v", dir, err)
+			deleted = false
+		}
+	}
+	if deleted {
+		if err := c.Driver.Delete(ctx, storage.BlobDir(b.digest)); err != nil && !sweepNotFound(err) {
+			s.addError("deleting blob %s: %v", b.digest, err)
+			deleted = false
+		}
+	}
+	release(deleted)
+	if deleted {
+		s.mu.Lock()
+		s.stats.BlobsDeleted++
+		s.stats.FreedBytes += b.size
+		s.mu.Unlock()
+	}
+	c.fault(faultDetach)
+}
+
+// deleteRevision deletes an untagged manifest's revision link and its tag
+// history entries.
+func (c *Collector) deleteRevision(ctx context.Context, s *sweeper, set condemnedSet, del sweepDeletion) {
+	release, ok := set.ClaimRevision(del.repo, del.digest)
+	if !ok {
+		return
+	}
+	err := c.Driver.Delete(ctx, path.Dir(del.link))
+	if err != nil && !sweepNotFound(err) {
+		s.addError("repository %s: deleting manifest %s: %v", del.repo, del.digest, err)
+		release(false)
+		return
+	}
+	for _, dir := range del.tagIndex {
+		if err := c.Driver.Delete(ctx, dir); err != nil && !sweepNotFound(err) {
+			s.addError("repository %s: deleting tag history entry %s: %v", del.repo, dir, err)
+		}
+	}
+	release(true)
+	s.mu.Lock()
+	s.stats.ManifestsDeleted++
+	s.mu.Unlock()
+}
+
+// countKeptWritten counts a condemned blob written again before its deletion.
+func (s *sweeper) countKeptWritten() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.BlobsWrittenAgain++
+}

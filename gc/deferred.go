@@ -1,0 +1,244 @@
+// The deferred run: how dvcr serve, alone on its storage, keeps the
+// read-only window to the decisions. It marks ahead of the window while
+// writes go on, recording which repositories they touch; inside the window
+// it marks again only those, removes the orphans and publishes what is
+// condemned; the condemned blobs and manifests are deleted after the
+// window, while the registry answers as if they were gone (condemned.go).
+
+package gc
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/storage"
+)
+
+// condemnedSet is the registry's side of a deferred deletion
+// (*registry.Condemned).
+type condemnedSet interface {
+	Publish(blobs []digest.Digest, revisions map[string][]digest.Digest)
+	ClaimBlob(d digest.Digest) (release func(deleted bool), ok bool)
+	ClaimRevision(repo string, d digest.Digest) (release func(deleted bool), ok bool)
+	Clear()
+}
+
+// deferringRegistry is a live registry that can answer for a condemned set.
+type deferringRegistry interface {
+	Condemned() *registry.Condemned
+}
+
+// condemnedSet is the live registry's set when the run may defer its
+// deletions: in dvcr serve, with no other replica on the storage (a
+// replica elsewhere would not answer for the set).
+func (c *Collector) condemnedSet() condemnedSet {
+	if c.Live == nil || c.Replicas != nil {
+		return nil
+	}
+	if d, ok := c.Live.(deferringRegistry); ok && d.Condemned() != nil {
+		return d.Condemned()
+	}
+	return nil
+}
+
+// deferredPlan is what the window condemned, to delete after it.
+type deferredPlan struct {
+	sweeper   *sweeper
+	blobs     []condemnedBlob
+	revisions []sweepDeletion
+}
+
+// markedAhead is the state of storage read before the window.
+type markedAhead struct {
+	sweeper    *sweeper
+	inv        *storage.Inventory
+	candidates []Candidate
+	links      map[string][]digest.Digest // what each candidate links
+}
+
+// shortWindow marks ahead, then decides inside the read-only window and
+// publishes the condemned set. The plan is nil when nothing was condemned.
+func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(string), tr *trash, set condemnedSet) (plan *deferredPlan, err error) {
+	progress("listing blobs in storage")
+	blobs, err := ListBlobs(ctx, c.Driver, c.concurrency())
+	if err != nil {
+		return nil, err
+	}
+	tracker := c.Live.Gate().TrackWrites()
+	stopped := false
+	defer func() {
+		if !stopped {
+			tracker.Stop()
+		}
+	}()
+	ahead, err := c.markAhead(ctx, progress, blobs)
+	if err != nil {
+		return nil, err
+	}
+	release, err := c.enterReadOnly(ctx, res, progress)
+	defer release()
+	if err != nil {
+		return nil, err
+	}
+	c.fault(faultReadOnly)
+	dirty, all := tracker.Stop()
+	stopped = true
+	defer func() {
+		// Removed repositories may still be in the registry's caches.
+		if rErr := c.Live.ResetCaches(); rErr != nil {
+			err = fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr)
+			plan = nil
+		}
+	}()
+	return c.decide(ctx, res, progress, tr, set, ahead, dirty, all)
+}
+
+// markAhead lists the repositories and the cluster and marks every
+// repository that stays, before the window.
+func (c *Collector) markAhead(ctx context.Context, progress func(string), blobs *BlobList) (*markedAhead, error) {
+	inv, candidates, err := c.selectEligible(ctx, progress)
+	if err != nil {
+		return nil, err
+	}
+	s := newSweeper(c.Driver, c.sweepOptions(progress, blobs))
+	progress("marking ahead of the read-only window")
+	if err := s.markAll(ctx, keptRepositories(inv, candidates)); err != nil {
+		return nil, fmt.Errorf("mark and sweep: nothing deleted: %w", err)
+	}
+	links := make([][]digest.Digest, len(candidates))
+	err = forEachParallel(ctx, c.concurrency(), len(candidates), func(ctx context.Context, i int) error {
+		l, err := repositoryLinks(ctx, c.Driver, candidates[i].Path)
+		links[i] = l
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the links of the repositories to remove: nothing deleted: %w", err)
+	}
+	ahead := &markedAhead{sweeper: s, inv: inv, candidates: candidates, links: make(map[string][]digest.Digest, len(candidates))}
+	for i, cand := range candidates {
+		ahead.links[cand.Path] = links[i]
+	}
+	return ahead, nil
+}
+
+func (c *Collector) sweepOptions(progress func(string), blobs *BlobList) SweepOptions {
+	return SweepOptions{
+		GracePeriod:    c.Settings.GC.GracePeriod,
+		Now:            c.Now,
+		DeleteUntagged: true,
+		Progress:       progress,
+		Fault:          c.Fault,
+		Blobs:          blobs,
+		Concurrency:    c.concurrency(),
+	}
+}
+
+// decide is the inside of the window: the cluster again, the mark of the
+// repositories written meanwhile, the removal, and the condemned set.
+func (c *Collector) decide(ctx context.Context, res *Result, progress func(string), tr *trash, set condemnedSet, ahead *markedAhead, dirty map[string]struct{}, all bool) (*deferredPlan, error) {
+	progress("listing resources in the cluster")
+	live, err := c.listCluster(ctx)
+	if err != nil {
+		return nil, err
+	}
+	final, remark := settle(ahead, Eligible(ahead.inv, live, c.Settings.RegistryHost), dirty)
+	s := ahead.sweeper
+	if all {
+		// A write named no repository: everything that stays is marked again.
+		progress("a write named no repository: marking every repository again")
+		s = newSweeper(c.Driver, s.opts)
+		remark = keptRepositories(ahead.inv, final)
+	}
+	s.forget(dirty)
+	progress(fmt.Sprintf("marking %d repositories written or kept since", len(remark)))
+	if err := s.markAll(ctx, remark); err != nil {
+		return nil, fmt.Errorf("mark and sweep: nothing deleted: %w", err)
+	}
+	if err := c.removeOrphans(ctx, res, progress, tr, s, final, ahead.links); err != nil {
+		return nil, err
+	}
+	plan := &deferredPlan{sweeper: s, revisions: s.deletions}
+	plan.blobs = s.condemn(ctx)
+	set.Publish(plan.digests(), plan.revisionsByRepo())
+	return plan, nil
+}
+
+// settle is the final choice: candidates before and inside the window and
+// not written meanwhile are removed; the others and every repository
+// written meanwhile are marked (again).
+func settle(ahead *markedAhead, now []Candidate, dirty map[string]struct{}) (final []Candidate, remark []string) {
+	stillCandidate := make(map[string]bool, len(now))
+	for _, cand := range now {
+		stillCandidate[cand.Path] = true
+	}
+	wasCandidate := make(map[string]bool, len(ahead.candidates))
+	for _, cand := range ahead.candidates {
+		wasCandidate[cand.Path] = true
+		_, written := dirty[cand.Path]
+		if stillCandidate[cand.Path] && !written {
+			final = append(final, cand)
+			continue
+		}
+		remark = append(remark, cand.Path)
+	}
+	for repo := range dirty {
+		if !wasCandidate[repo] {
+			remark = append(remark, repo)
+		}
+	}
+	return final, remark
+}
+
+// removeOrphans removes the final candidates inside the window; what a
+// candidate kept on purpose (or failed to remove) links stays marked.
+func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress func(string), tr *trash, s *sweeper, final []Candidate, links map[string][]digest.Digest) error {
+	if err := writeJournal(ctx, c.Driver, runID(res.StartedAt), candidatePaths(final)); err != nil {
+		return err
+	}
+	verb := "removing"
+	if tr != nil {
+		verb = "detaching"
+	}
+	progress(fmt.Sprintf("%s %d repositories", verb, len(final)))
+	removal, report := c.removal(res, final, tr, progress)
+	removed := make([]bool, len(final))
+	err := forEachParallel(ctx, removeConcurrency, len(final), func(ctx context.Context, i int) error {
+		var err error
+		removed[i], err = removal.Remove(ctx, i)
+		return err
+	})
+	report()
+	for i, cand := range final {
+		if !removed[i] {
+			for _, d := range links[cand.Path] {
+				s.mark(d)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("removing repositories: %w", err)
+	}
+	if dErr := c.Driver.Delete(ctx, journalPath(runID(res.StartedAt))); dErr != nil && !sweepNotFound(dErr) {
+		res.Warnings = append(res.Warnings, "deleting the journal: "+dErr.Error())
+	}
+	return nil
+}
+
+func (p *deferredPlan) digests() []digest.Digest {
+	out := make([]digest.Digest, len(p.blobs))
+	for i, b := range p.blobs {
+		out[i] = b.digest
+	}
+	return out
+}
+
+func (p *deferredPlan) revisionsByRepo() map[string][]digest.Digest {
+	out := make(map[string][]digest.Digest)
+	for _, del := range p.revisions {
+		out[del.repo] = append(out[del.repo], del.digest)
+	}
+	return out
+}
