@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -25,8 +25,9 @@ import (
 
 // TestOnlineDuringWindowAndFreeing: a real registry over loopback HTTP and
 // the collector of its process. Inside the window pulls succeed; while the
-// space is freed the registry is writable, pulls succeed, and pushing the
-// condemned content again ends with it present and whole.
+// condemned blobs are deleted the registry is writable, pulls succeed, a
+// condemned blob answers 404 in every repository, and pushing condemned
+// content again ends with it present and whole.
 func TestOnlineDuringWindowAndFreeing(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
@@ -42,30 +43,31 @@ func TestOnlineDuringWindowAndFreeing(t *testing.T) {
 	}
 	c.NewLister = func() (gc.Lister, error) { return liveOnly{}, nil }
 	c.Now = func() time.Time { return time.Now().Add(time.Minute) }
-	// The trash's deletions wait until the test has pushed: the push
-	// certainly races the freeing.
-	held := &heldDeletes{StorageDriver: c.Driver, release: make(chan struct{})}
-	c.Driver = held
 	var (
 		pulledInWindow    bool
 		pushedWhileFreein bool
 	)
 	res, err := c.Run(ctx, "manual", func(line string) {
 		switch {
-		case strings.HasPrefix(line, "mark:") && srv.Gate().ReadOnly():
+		case strings.HasPrefix(line, "listing resources in the cluster") && srv.Gate().ReadOnly():
 			pull(t, hs, "vi/ns/live", live)
 			pulledInWindow = true
 		case line == "registry is read-write again":
 			if srv.Gate().ReadOnly() {
 				t.Error("read-only while freeing space")
 			}
-			if n := trashEntries(t, root); n == 0 {
-				t.Error("the trash is empty: the push would not race the deletion")
+			if !srv.Condemned().Active() {
+				t.Error("no condemned set while freeing space")
 			}
 			pull(t, hs, "vi/ns/live", live)
+			layer := layerDigest(t, condemned[1])
+			for _, repo := range []string{"vi/ns/live", "vi/ns/gone-1"} {
+				if code := headBlob(t, hs, repo, layer); code != 404 {
+					t.Errorf("HEAD of condemned blob %s in %s: %d, want 404", layer, repo, code)
+				}
+			}
 			push(t, hs, "vi/ns/again", condemned[0])
 			pushedWhileFreein = true
-			close(held.release)
 		}
 	})
 	if err != nil {
@@ -74,28 +76,44 @@ func TestOnlineDuringWindowAndFreeing(t *testing.T) {
 	if !pulledInWindow || !pushedWhileFreein {
 		t.Fatalf("pulled in window %v, pushed while freeing %v", pulledInWindow, pushedWhileFreein)
 	}
-	if len(res.Deleted) != len(condemned) || res.Freed <= 0 {
-		t.Fatalf("deleted %d, freed %d; want %d repositories and some space", len(res.Deleted), res.Freed, len(condemned))
+	if len(res.Deleted) != len(condemned) || res.Freed <= 0 || res.Sweep == nil || res.Sweep.BlobsWrittenAgain == 0 {
+		t.Fatalf("deleted %d, freed %d, sweep %+v; want %d repositories, some space, blobs written again", len(res.Deleted), res.Freed, res.Sweep, len(condemned))
+	}
+	if srv.Condemned().Active() {
+		t.Error("the condemned set is still published after the run")
 	}
 	if trashEntries(t, root) != 0 {
 		t.Error("the trash is not empty after the run")
 	}
 	pull(t, hs, "vi/ns/again", condemned[0])
 	pull(t, hs, "vi/ns/live", live)
-}
-
-// heldDeletes holds the deletions of the collector's trash until release
-// is closed.
-type heldDeletes struct {
-	storagedriver.StorageDriver
-	release chan struct{}
-}
-
-func (h *heldDeletes) Delete(ctx context.Context, p string) error {
-	if strings.HasPrefix(p, "/dvcr/gc/trash/") {
-		<-h.release
+	gone := layerDigest(t, condemned[1])
+	if _, err := os.Stat(filepath.Join(root, "docker/registry/v2/blobs", gone.Algorithm, gone.Hex[:2], gone.Hex)); !os.IsNotExist(err) {
+		t.Errorf("condemned blob %s still in storage after the run: %v", gone, err)
 	}
-	return h.StorageDriver.Delete(ctx, p)
+}
+
+func layerDigest(t *testing.T, img v1.Image) v1.Hash {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := layers[0].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func headBlob(t *testing.T, hs *httptest.Server, repo string, d v1.Hash) int {
+	t.Helper()
+	resp, err := http.Head(hs.URL + "/v2/" + repo + "/blobs/" + d.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
 
 type liveOnly struct{}
