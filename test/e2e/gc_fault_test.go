@@ -31,7 +31,7 @@ func TestGCCrashAtEveryPhase(t *testing.T) {
 		{"readonly", "read-only window"},
 		{"mark:2", "read-only window"},
 		{"removal:2", "read-only window"},
-		{"detach:2", "read-only window"},
+		{"detach:2", "freeing space"},
 		{"delete", "freeing space"},
 		{"record", "writing the record"},
 	}
