@@ -86,11 +86,21 @@ func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), 
 	s := plan.sweeper
 	progress(fmt.Sprintf("deleting %d blobs and %d untagged manifests with the registry writable", len(plan.blobs), len(plan.revisions)))
 	blobs := newPhaseProgress(progress, "deleting blobs", "done", len(plan.blobs))
-	err = forEachParallel(ctx, emptyConcurrency, len(plan.blobs), func(ctx context.Context, i int) error {
-		c.deleteBlob(ctx, s, set, plan.blobs[i])
-		blobs.add(1)
-		return nil
-	})
+	if c.Objects != nil {
+		batches := (len(plan.blobs) + batchBlobs - 1) / batchBlobs
+		err = forEachParallel(ctx, objectStoreConcurrency, batches, func(ctx context.Context, i int) error {
+			batch := plan.blobs[i*batchBlobs : min((i+1)*batchBlobs, len(plan.blobs))]
+			c.deleteBlobBatch(ctx, s, set, batch)
+			blobs.add(len(batch))
+			return nil
+		})
+	} else {
+		err = forEachParallel(ctx, emptyConcurrency, len(plan.blobs), func(ctx context.Context, i int) error {
+			c.deleteBlob(ctx, s, set, plan.blobs[i])
+			blobs.add(1)
+			return nil
+		})
+	}
 	if err != nil {
 		return err
 	}
@@ -130,6 +140,45 @@ func (c *Collector) deleteBlob(ctx context.Context, s *sweeper, set condemnedSet
 		s.mu.Unlock()
 	}
 	c.fault(faultDetach)
+}
+
+// deleteBlobBatch deletes condemned blobs on object storage: their data
+// and layer links a thousand keys per request (storage.ObjectDeleter).
+func (c *Collector) deleteBlobBatch(ctx context.Context, s *sweeper, set condemnedSet, batch []condemnedBlob) {
+	var (
+		releases []func(bool)
+		paths    []string
+		freed    int64
+	)
+	for _, b := range batch {
+		release, ok := set.ClaimBlob(b.digest)
+		if !ok {
+			s.countKeptWritten()
+			continue
+		}
+		releases = append(releases, release)
+		paths = append(paths, storage.BlobData(b.digest))
+		for _, dir := range b.links {
+			paths = append(paths, dir+"/link")
+		}
+		freed += b.size
+	}
+	if len(releases) == 0 {
+		return
+	}
+	err := c.Objects.DeleteFiles(ctx, paths)
+	for _, release := range releases {
+		release(err == nil)
+	}
+	c.fault(faultDetach)
+	if err != nil {
+		s.addError("deleting %d blobs: %v", len(releases), err)
+		return
+	}
+	s.mu.Lock()
+	s.stats.BlobsDeleted += len(releases)
+	s.stats.FreedBytes += freed
+	s.mu.Unlock()
 }
 
 // deleteRevision deletes an untagged manifest's revision link and its tag
