@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/dvcr/dvcr/registry"
@@ -150,7 +151,9 @@ func (c *Collector) decide(ctx context.Context, res *Result, progress func(strin
 		// A write named no repository: everything that stays is marked again.
 		progress("a write named no repository: marking every repository again")
 		s = newSweeper(c.Driver, s.opts)
-		remark = keptRepositories(ahead.inv, final)
+		if remark, err = everyRepositoryBut(ctx, c.Driver, final); err != nil {
+			return nil, fmt.Errorf("mark and sweep: nothing deleted: %w", err)
+		}
 	}
 	s.forget(dirty)
 	progress(fmt.Sprintf("marking %d repositories written or kept since", len(remark)))
@@ -241,4 +244,23 @@ func (p *deferredPlan) revisionsByRepo() map[string][]digest.Digest {
 		out[del.repo] = append(out[del.repo], del.digest)
 	}
 	return out
+}
+
+// everyRepositoryBut lists the repositories in storage but those removed.
+func everyRepositoryBut(ctx context.Context, driver storagedriver.StorageDriver, removed []Candidate) ([]string, error) {
+	paths, err := storage.RepositoryPaths(ctx, driver)
+	if err != nil {
+		return nil, err
+	}
+	gone := make(map[string]bool, len(removed))
+	for _, cand := range removed {
+		gone[cand.Path] = true
+	}
+	kept := paths[:0]
+	for _, p := range paths {
+		if !gone[p] {
+			kept = append(kept, p)
+		}
+	}
+	return kept, nil
 }

@@ -7,26 +7,42 @@
 //
 // # The short window
 //
-// Writes are refused only while a run decides what goes and takes it out of
-// the registry's tree; the slow part, freeing the space, comes after. On
-// the filesystem driver, which moves a directory by a rename, every
-// deletion inside the window — a repository, an untagged manifest's
-// revision link, a blob, a layer link — is a move into the run's trash
-// (/dvcr/gc/trash/<run>, outside distribution's /docker/registry/v2), and
-// the trash is emptied as it fills: by two workers while the window is
-// open, by sixteen once the registry is writable again. On object stores a
-// move is a copy (and the inmemory driver's moves are unreliable), so there
-// the run deletes in place and the window lasts the whole run.
+// Writes are refused only while a run decides what goes; deleting comes
+// after. In dvcr serve with no other replica on its storage (deferred.go,
+// condemn.go), a run lists the blobs, starts recording the repositories
+// that writes touch (registry.WriteTracker), lists the repositories and the
+// cluster and marks every repository that stays, all with the registry
+// writable. Inside the window it lists the cluster again, marks again only
+// the repositories written since the recording began (every repository if
+// a write could not be attributed), removes the orphans (renames into the
+// run's trash on the filesystem), and publishes the condemned blobs and
+// untagged manifests to the registry (registry.Condemned). Once writable
+// again, the registry answers for them as if they were gone (404, no mount
+// from them, a manifest referencing one refused) while the run deletes
+// them, each claimed so that an upload of the same content wins; then the
+// caches are dropped and the set cleared.
 //
-// Why this is safe: (1) everything moved was condemned by a mark made with
-// writes drained and refused, so no manifest that exists when the window
-// ends references it, exactly as if it had been deleted in the window; (2)
-// the moves are renames within one filesystem, atomic, and the registry's
-// caches are dropped before the window ends, so after it no request can
-// reach a detached path, and a push of the same content writes a new blob
-// at the canonical path that emptying the trash never touches; (3) the
-// trash is reachable by no registry request, so deleting it at any time
-// later, by this run, the next one, or a restart, changes nothing a client
+// Why this is safe, in three sentences. (1) A repository that no write
+// touched between the mark ahead and the window holds exactly what was
+// marked, every other one is marked inside the window with writes drained
+// and refused, so the condemned set is what a mark inside the window would
+// condemn. (2) From the end of the window until it is deleted, no request
+// can read, mount or reference a condemned entry, and the only way back is
+// writing its content again, which takes it out of the set under the same
+// lock as its deletion, so no manifest accepted after the window references
+// something deleted. (3) The set is in memory: a crash loses it and leaves
+// unreferenced content that the next run collects, and a restarted process
+// has no cache describing what went.
+//
+// With several replicas (another process would not answer for the set),
+// and offline, the run deletes inside the window: on the filesystem driver
+// every deletion is a move into the run's trash (/dvcr/gc/trash/<run>,
+// outside distribution's /docker/registry/v2), emptied as it fills, by two
+// workers while the window is open and by sixteen once the registry is
+// writable; on object stores, where a move is a copy, in place. Everything
+// moved was condemned by a mark made with writes drained and refused, the
+// moves are atomic renames, and the caches are dropped before the window
+// ends, so deleting the trash at any time later changes nothing a client
 // can see.
 //
 // # Crash safety

@@ -95,39 +95,50 @@ func TestOnlineDuringWindowAndFreeing(t *testing.T) {
 
 // TestWritesAfterMarkAhead: an image pushed between the mark ahead of the
 // window and the window, made of the blobs of a repository the run
-// removes, is marked again inside the window and pulls whole afterwards.
+// removes, is marked again inside the window and pulls whole afterwards;
+// also when a write the registry cannot attribute to a repository makes
+// the window mark everything again.
 func TestWritesAfterMarkAhead(t *testing.T) {
-	ctx := context.Background()
-	srv, hs := startRegistry(t, t.TempDir())
-	live := push(t, hs, "vi/ns/live", randomImage(t, 2))
-	orphan := push(t, hs, "vi/ns/gone", randomImage(t, 3))
-	c, err := gc.NewCollector(ctx, srv.Config(), srv, nil)
-	if err != nil {
-		t.Fatal(err)
+	for _, unnamed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("unattributed write %v", unnamed), func(t *testing.T) {
+			ctx := context.Background()
+			srv, hs := startRegistry(t, t.TempDir())
+			live := push(t, hs, "vi/ns/live", randomImage(t, 2))
+			orphan := push(t, hs, "vi/ns/gone", randomImage(t, 3))
+			c, err := gc.NewCollector(ctx, srv.Config(), srv, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.NewLister = func() (gc.Lister, error) { return liveOnly{}, nil }
+			c.Now = func() time.Time { return time.Now().Add(time.Minute) }
+			var lines []string
+			res, err := c.Run(ctx, "manual", func(line string) {
+				lines = append(lines, line)
+				if strings.HasPrefix(line, "switching the registry to read-only") {
+					push(t, hs, "vi/ns/again", orphan)
+					if unnamed {
+						resp, err := http.Post(hs.URL+"/v2/", "text/plain", nil)
+						if err != nil {
+							t.Fatal(err)
+						}
+						_ = resp.Body.Close()
+					}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := strings.Join(lines, "\n")
+			if !strings.Contains(all, "marking ahead") || strings.Contains(all, "marking every repository again") != unnamed {
+				t.Fatalf("progress does not show the expected marks:\n%s", all)
+			}
+			if len(res.Deleted) != 1 {
+				t.Fatalf("deleted %v, want vi/ns/gone", res.Deleted)
+			}
+			pull(t, hs, "vi/ns/again", orphan)
+			pull(t, hs, "vi/ns/live", live)
+		})
 	}
-	c.NewLister = func() (gc.Lister, error) { return liveOnly{}, nil }
-	c.Now = func() time.Time { return time.Now().Add(time.Minute) }
-	markedAhead, pushed := false, false
-	res, err := c.Run(ctx, "manual", func(line string) {
-		switch {
-		case strings.HasPrefix(line, "marking ahead"):
-			markedAhead = true
-		case strings.HasPrefix(line, "switching the registry to read-only"):
-			push(t, hs, "vi/ns/again", orphan)
-			pushed = true
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !markedAhead || !pushed {
-		t.Fatalf("marked ahead %v, pushed before the window %v", markedAhead, pushed)
-	}
-	if len(res.Deleted) != 1 {
-		t.Fatalf("deleted %v, want vi/ns/gone", res.Deleted)
-	}
-	pull(t, hs, "vi/ns/again", orphan)
-	pull(t, hs, "vi/ns/live", live)
 }
 
 func layerDigest(t *testing.T, img v1.Image) v1.Hash {
