@@ -3,6 +3,7 @@ package gc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sort"
 
@@ -191,4 +192,13 @@ func classify(err error) string {
 		return "canceled"
 	}
 	return "error"
+}
+
+// listCluster lists the resources that own repositories.
+func (c *Collector) listCluster(ctx context.Context) (*ClusterInventory, error) {
+	lister, err := c.NewLister()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClusterList, err)
+	}
+	return lister.List(ctx)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,26 +180,6 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 	return err
 }
 
-// runDeferred is run with the deletion of blobs and untagged manifests
-// after the window (deferred.go): only the removed repositories go to the
-// trash.
-func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier, set condemnedSet) error {
-	plan, err := c.shortWindow(ctx, res, progress, tr, set)
-	c.setPhase(ctx, res, phaseFreeing)
-	em.windowClosed()
-	var freed int64
-	if plan != nil {
-		err = errors.Join(err, c.deleteCondemned(ctx, progress, set, plan))
-		st := plan.sweeper.stats
-		sort.Strings(st.Errors)
-		res.Sweep = &st
-		res.Warnings = append(res.Warnings, st.Errors...)
-		freed = st.FreedBytes
-	}
-	c.free(ctx, res, progress, tr, em, freed)
-	return err
-}
-
 // window is the read-only part of a run: select, remove the repositories
 // and mark and sweep, all deletions being moves into the trash when the
 // driver can move cheaply.
@@ -329,15 +308,6 @@ func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (
 		return nil, nil, err
 	}
 	return inv, Eligible(inv, live, c.Settings.RegistryHost), nil
-}
-
-// listCluster lists the resources that own repositories.
-func (c *Collector) listCluster(ctx context.Context) (*ClusterInventory, error) {
-	lister, err := c.NewLister()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrClusterList, err)
-	}
-	return lister.List(ctx)
 }
 
 // finish fills the outcome, the space figures and the message.

@@ -9,7 +9,9 @@ package gc
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
@@ -58,6 +60,26 @@ type markedAhead struct {
 	inv        *storage.Inventory
 	candidates []Candidate
 	links      map[string][]digest.Digest // what each candidate links
+}
+
+// runDeferred is run with the deletion of blobs and untagged manifests
+// after the window (deferred.go): only the removed repositories go to the
+// trash.
+func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier, set condemnedSet) error {
+	plan, err := c.shortWindow(ctx, res, progress, tr, set)
+	c.setPhase(ctx, res, phaseFreeing)
+	em.windowClosed()
+	var freed int64
+	if plan != nil {
+		err = errors.Join(err, c.deleteCondemned(ctx, progress, set, plan))
+		st := plan.sweeper.stats
+		sort.Strings(st.Errors)
+		res.Sweep = &st
+		res.Warnings = append(res.Warnings, st.Errors...)
+		freed = st.FreedBytes
+	}
+	c.free(ctx, res, progress, tr, em, freed)
+	return err
 }
 
 // shortWindow marks ahead, then decides inside the read-only window and
