@@ -8,7 +8,9 @@ package gc
 import (
 	"context"
 	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -85,8 +87,8 @@ func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), 
 	}()
 	s := plan.sweeper
 	progress(fmt.Sprintf("deleting %d blobs and %d untagged manifests with the registry writable", len(plan.blobs), len(plan.revisions)))
-	blobs := newPhaseProgress(progress, "deleting blobs", "done", len(plan.blobs))
 	if c.Objects != nil {
+		blobs := newPhaseProgress(progress, "deleting blobs", "done", len(plan.blobs))
 		batches := (len(plan.blobs) + batchBlobs - 1) / batchBlobs
 		err = forEachParallel(ctx, objectStoreConcurrency, batches, func(ctx context.Context, i int) error {
 			batch := plan.blobs[i*batchBlobs : min((i+1)*batchBlobs, len(plan.blobs))]
@@ -94,22 +96,37 @@ func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), 
 			blobs.add(len(batch))
 			return nil
 		})
-	} else {
-		err = forEachParallel(ctx, emptyConcurrency, len(plan.blobs), func(ctx context.Context, i int) error {
+		if err != nil {
+			return err
+		}
+		plan.blobs = nil
+	}
+	// One pool for both: the manifests' deletions fill the gaps the blobs'
+	// leave at the end.
+	n := len(plan.blobs) + len(plan.revisions)
+	done := newPhaseProgress(progress, "deleting", "blobs and untagged manifests", n)
+	return forEachParallel(ctx, emptyConcurrency, n, func(ctx context.Context, i int) error {
+		if i < len(plan.blobs) {
 			c.deleteBlob(ctx, s, set, plan.blobs[i])
-			blobs.add(1)
-			return nil
-		})
-	}
-	if err != nil {
-		return err
-	}
-	manifests := newPhaseProgress(progress, "deleting untagged manifests", "done", len(plan.revisions))
-	return forEachParallel(ctx, emptyConcurrency, len(plan.revisions), func(ctx context.Context, i int) error {
-		c.deleteRevision(ctx, s, set, plan.revisions[i])
-		manifests.add(1)
+		} else {
+			c.deleteRevision(ctx, s, set, plan.revisions[i-len(plan.blobs)])
+		}
+		done.add(1)
 		return nil
 	})
+}
+
+// remove deletes p and everything under it: on the filesystem driver
+// directly, sparing the driver's Stat before its RemoveAll; a path already
+// gone is no error.
+func (c *Collector) remove(ctx context.Context, p string) error {
+	if c.FilesystemRoot != "" {
+		return os.RemoveAll(filepath.Join(c.FilesystemRoot, filepath.FromSlash(p)))
+	}
+	if err := c.Driver.Delete(ctx, p); err != nil && !sweepNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 // deleteBlob deletes a condemned blob's layer links, then its data.
@@ -121,13 +138,13 @@ func (c *Collector) deleteBlob(ctx context.Context, s *sweeper, set condemnedSet
 	}
 	deleted := true
 	for _, dir := range b.links {
-		if err := c.Driver.Delete(ctx, dir); err != nil && !sweepNotFound(err) {
+		if err := c.remove(ctx, dir); err != nil {
 			s.addError("deleting layer link %s: %v", dir, err)
 			deleted = false
 		}
 	}
 	if deleted {
-		if err := c.Driver.Delete(ctx, storage.BlobDir(b.digest)); err != nil && !sweepNotFound(err) {
+		if err := c.remove(ctx, storage.BlobDir(b.digest)); err != nil {
 			s.addError("deleting blob %s: %v", b.digest, err)
 			deleted = false
 		}
@@ -188,14 +205,13 @@ func (c *Collector) deleteRevision(ctx context.Context, s *sweeper, set condemne
 	if !ok {
 		return
 	}
-	err := c.Driver.Delete(ctx, path.Dir(del.link))
-	if err != nil && !sweepNotFound(err) {
+	if err := c.remove(ctx, path.Dir(del.link)); err != nil {
 		s.addError("repository %s: deleting manifest %s: %v", del.repo, del.digest, err)
 		release(false)
 		return
 	}
 	for _, dir := range del.tagIndex {
-		if err := c.Driver.Delete(ctx, dir); err != nil && !sweepNotFound(err) {
+		if err := c.remove(ctx, dir); err != nil {
 			s.addError("repository %s: deleting tag history entry %s: %v", del.repo, dir, err)
 		}
 	}
