@@ -113,6 +113,9 @@ func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(
 		// Removed repositories may still be in the registry's caches.
 		if rErr := c.Live.ResetCaches(); rErr != nil {
 			err = fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr)
+			if plan != nil {
+				set.Clear() // nothing of it will be deleted: serve it again
+			}
 			plan = nil
 		}
 	}()
