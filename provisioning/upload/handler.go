@@ -61,14 +61,12 @@ func (h *Handler) status(w http.ResponseWriter, token string) {
 		reply(w, http.StatusNotFound, msgUnknown)
 		return
 	}
-	if !e.busy.TryLock() {
+	if e.uploading.Load() {
 		setOffset(w, e.progress.Load())
 		reply(w, http.StatusConflict, "an upload to this token is running")
 		return
 	}
-	kept := spoolSize(e.path)
-	e.busy.Unlock()
-	setOffset(w, kept)
+	setOffset(w, spoolSize(e.path))
 	reply(w, http.StatusOK, "ready")
 }
 
@@ -97,6 +95,8 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, token string) {
 		return
 	}
 	defer e.busy.Unlock()
+	e.uploading.Store(true)
+	defer e.uploading.Store(false)
 	defer e.end()
 	ctx, recv, ok := e.begin(r.Context())
 	if !ok {

@@ -270,3 +270,51 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("%d %q, want 507 naming %s", st, msg, e.spool)
 	}
 }
+
+// TestStatusNeverBlocksAnUpload: GETs polling the offset while the chunks
+// of an upload arrive never make a chunk fail with 409 (a GET used to hold
+// the upload's lock for a moment).
+func TestStatusNeverBlocksAnUpload(t *testing.T) {
+	e := newEnv(t, Options{})
+	const chunk, chunks = 4 << 10, 200
+	_, data := randomFile(t, chunk*chunks)
+	recv := &fakeReceiver{}
+	_, url := e.register(t, recv)
+	stop := make(chan struct{})
+	polled := make(chan int)
+	go func() {
+		n := 0
+		defer func() { polled <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			switch st, _, _ := do(t, http.MethodGet, url, nil, nil); st {
+			case http.StatusOK, http.StatusConflict:
+			case http.StatusNotFound: // the upload completed
+				return
+			default:
+				t.Errorf("GET: %d", st)
+				return
+			}
+			n++
+		}
+	}()
+	for i := range chunks {
+		first, last := i*chunk, (i+1)*chunk-1
+		hdr := map[string]string{"Content-Range": fmt.Sprintf("bytes %d-%d/%d", first, last, len(data))}
+		st, _, body := do(t, http.MethodPut, url, data[first:last+1], hdr)
+		if want := map[bool]int{true: http.StatusCreated, false: http.StatusAccepted}[i == chunks-1]; st != want {
+			close(stop)
+			<-polled
+			t.Fatalf("chunk %d: %d %q, want %d", i, st, body, want)
+		}
+	}
+	close(stop)
+	if n := <-polled; n < chunks {
+		t.Logf("only %d GETs raced %d chunks", n, chunks)
+	}
+	checkGot(t, recv, data, "disk.img")
+}

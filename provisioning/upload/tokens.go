@@ -17,6 +17,10 @@ type entry struct {
 	// busy is held by the request that uploads to the token; a second one
 	// fails its TryLock and gets 409.
 	busy sync.Mutex
+	// uploading is true while busy is held by an upload. GET reads it
+	// instead of trying busy: a GET holding busy for a moment would make an
+	// upload arriving at that moment fail with 409 and lose its body.
+	uploading atomic.Bool
 
 	mu     sync.Mutex // guards recv, cancel, gone
 	recv   Receiver
