@@ -25,7 +25,7 @@ type runMarker struct {
 // The phases a marker names.
 const (
 	phaseStarting  = "starting"
-	phaseWindow    = "read-only window (selecting, removing, marking, detaching)"
+	phaseWindow    = "read-only window (and the mark ahead of it: selecting, marking, removing, detaching)"
 	phaseFreeing   = "freeing space after the window"
 	phaseRecording = "writing the record"
 )
