@@ -51,6 +51,8 @@ type Collector struct {
 	Objects *storage.ObjectDeleter
 	// Pause holds the window open this long before deciding (PauseEnv).
 	Pause time.Duration
+	// Hold delays the deletion after the window this long (HoldEnv).
+	Hold time.Duration
 	// FilesystemRoot is the filesystem driver's root directory, for moves
 	// into the trash by rename(2); empty uses the driver's Move.
 	FilesystemRoot string
@@ -363,7 +365,11 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 	if err != nil {
 		return nil, err
 	}
-	pause, err := pauseFromEnv()
+	pause, err := durationFromEnv(PauseEnv)
+	if err != nil {
+		return nil, err
+	}
+	hold, err := durationFromEnv(HoldEnv)
 	if err != nil {
 		return nil, err
 	}
@@ -376,6 +382,7 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		Driver:  driver,
 		Fault:   fault,
 		Pause:   pause,
+		Hold:    hold,
 		Objects: objects,
 		// The driver of a live registry is the one the configuration names.
 		FilesystemRoot: fsRoot,

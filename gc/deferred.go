@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
@@ -71,6 +72,13 @@ func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(
 	em.windowClosed()
 	var freed int64
 	if plan != nil {
+		if c.Hold > 0 {
+			progress(fmt.Sprintf("holding the condemned set for %s (%s)", c.Hold, HoldEnv))
+			select {
+			case <-time.After(c.Hold):
+			case <-ctx.Done():
+			}
+		}
 		err = errors.Join(err, c.deleteCondemned(ctx, progress, set, plan))
 		st := plan.sweeper.stats
 		sort.Strings(st.Errors)

@@ -36,15 +36,21 @@ const FaultExitCode = 86
 // test can probe the registry while the window lasts. For tests only.
 const PauseEnv = "DVCR_GC_PAUSE"
 
-// pauseFromEnv is the pause PauseEnv asks for, 0 for none.
-func pauseFromEnv() (time.Duration, error) {
-	spec := os.Getenv(PauseEnv)
+// HoldEnv names the environment variable that holds every run's condemned
+// set for a duration after the window before deleting it, so that a test
+// can race writes against content that is condemned but still in storage.
+// For tests only.
+const HoldEnv = "DVCR_GC_HOLD"
+
+// durationFromEnv is the duration the variable name asks for, 0 for none.
+func durationFromEnv(name string) (time.Duration, error) {
+	spec := os.Getenv(name)
 	if spec == "" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(spec)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%s=%q: want a duration such as 3s", PauseEnv, spec)
+		return 0, fmt.Errorf("%s=%q: want a duration such as 3s", name, spec)
 	}
 	return d, nil
 }

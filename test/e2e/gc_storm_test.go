@@ -30,9 +30,11 @@ const (
 // with gracePeriod 0s. Each image's blobs are uploaded to a source
 // repository no resource keeps (so every run deletes it) and mounted from
 // there; an attempt that loses its blobs to a run starts over. Every push
-// the registry acknowledged must pull whole at the end.
+// the registry acknowledged must pull whole at the end. Each run holds its
+// condemned set a moment before deleting it, so that pushes race content
+// that is condemned but still in storage.
 func TestGCPushStorm(t *testing.T) {
-	e := newGCEnv(t, noGrace)
+	e := newGCEnv(t, noGrace, gc.HoldEnv+"=100ms")
 	e.cluster.CreateNamespace(t, "storm")
 	for p := range stormPushers {
 		for i := range stormImagesPerPusher {

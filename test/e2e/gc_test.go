@@ -23,13 +23,13 @@ type gcEnv struct {
 	kubeconfig string
 }
 
-func newGCEnv(t *testing.T, dvcrSection string) *gcEnv {
+func newGCEnv(t *testing.T, dvcrSection string, env ...string) *gcEnv {
 	t.Helper()
 	cluster := envtest.Start(t)
 	kubeconfig := cluster.Kubeconfig(t)
 	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{
 		DVCR:  dvcrSection,
-		Env:   []string{"KUBECONFIG=" + kubeconfig},
+		Env:   append([]string{"KUBECONFIG=" + kubeconfig}, env...),
 		Debug: true,
 	})
 	return &gcEnv{cluster: cluster, srv: srv, kubeconfig: kubeconfig}
