@@ -60,6 +60,7 @@ type markedAhead struct {
 	sweeper    *sweeper
 	inv        *storage.Inventory
 	candidates []Candidate
+	kept       []string                   // the repositories marked ahead
 	links      map[string][]digest.Digest // what each candidate links
 }
 
@@ -139,7 +140,8 @@ func (c *Collector) markAhead(ctx context.Context, progress func(string), blobs 
 	}
 	s := newSweeper(c.Driver, c.sweepOptions(progress, blobs))
 	progress("marking ahead of the read-only window")
-	if err := s.markAll(ctx, keptRepositories(inv, candidates)); err != nil {
+	kept := keptRepositories(inv, candidates)
+	if err := s.markAll(ctx, kept); err != nil {
 		return nil, fmt.Errorf("mark and sweep: nothing deleted: %w", err)
 	}
 	links := make([][]digest.Digest, len(candidates))
@@ -151,7 +153,7 @@ func (c *Collector) markAhead(ctx context.Context, progress func(string), blobs 
 	if err != nil {
 		return nil, fmt.Errorf("listing the links of the repositories to remove: nothing deleted: %w", err)
 	}
-	ahead := &markedAhead{sweeper: s, inv: inv, candidates: candidates, links: make(map[string][]digest.Digest, len(candidates))}
+	ahead := &markedAhead{sweeper: s, inv: inv, candidates: candidates, kept: kept, links: make(map[string][]digest.Digest, len(candidates))}
 	for i, cand := range candidates {
 		ahead.links[cand.Path] = links[i]
 	}
@@ -192,6 +194,9 @@ func (c *Collector) decide(ctx context.Context, res *Result, progress func(strin
 	progress(fmt.Sprintf("marking %d repositories written or kept since", len(remark)))
 	if err := s.markAll(ctx, remark); err != nil {
 		return nil, fmt.Errorf("mark and sweep: nothing deleted: %w", err)
+	}
+	if !all {
+		s.stats.Repositories = countUnion(ahead.kept, remark) // marked twice count once
 	}
 	if err := c.removeOrphans(ctx, res, progress, tr, s, final, ahead.links); err != nil {
 		return nil, err
@@ -296,4 +301,15 @@ func everyRepositoryBut(ctx context.Context, driver storagedriver.StorageDriver,
 		}
 	}
 	return kept, nil
+}
+
+// countUnion is the number of distinct names in a and b.
+func countUnion(a, b []string) int {
+	seen := make(map[string]struct{}, len(a)+len(b))
+	for _, list := range [][]string{a, b} {
+		for _, name := range list {
+			seen[name] = struct{}{}
+		}
+	}
+	return len(seen)
 }

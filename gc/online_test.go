@@ -135,6 +135,9 @@ func TestWritesAfterMarkAhead(t *testing.T) {
 			if len(res.Deleted) != 1 {
 				t.Fatalf("deleted %v, want vi/ns/gone", res.Deleted)
 			}
+			if res.Sweep == nil || res.Sweep.Repositories != 2 {
+				t.Errorf("sweep %+v: want 2 repositories marked (live, again), each counted once", res.Sweep)
+			}
 			pull(t, hs, "vi/ns/again", orphan)
 			pull(t, hs, "vi/ns/live", live)
 		})
