@@ -246,7 +246,7 @@ func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress fun
 	progress(fmt.Sprintf("%s %d repositories", verb, len(final)))
 	removal, report := c.removal(res, final, tr, progress)
 	removed := make([]bool, len(final))
-	err := forEachParallel(ctx, removeConcurrency, len(final), func(ctx context.Context, i int) error {
+	err := forEachParallel(ctx, c.removeConcurrency(), len(final), func(ctx context.Context, i int) error {
 		var err error
 		removed[i], err = removal.Remove(ctx, i)
 		return err

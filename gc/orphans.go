@@ -42,7 +42,7 @@ func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, prog
 	counter := newPhaseProgress(progress, "repositories", "done", len(candidates))
 	removal := &Removal{
 		Paths:       make([]string, len(candidates)),
-		Concurrency: removeConcurrency,
+		Concurrency: c.removeConcurrency(),
 		Remove: func(ctx context.Context, i int) (bool, error) {
 			defer counter.add(1)
 			cand := candidates[i]
@@ -88,8 +88,14 @@ func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, prog
 }
 
 // removeConcurrency is how many repositories are removed at once: removal
-// is a handful of metadata operations each, bound by storage latency.
-const removeConcurrency = 8
+// is a handful of metadata operations each, bound by storage latency; on
+// object storage each is a round trip, and more of them in flight hide it.
+func (c *Collector) removeConcurrency() int {
+	if c.Objects != nil {
+		return objectStoreConcurrency
+	}
+	return 8
+}
 
 func candidatePaths(candidates []Candidate) []string {
 	paths := make([]string, len(candidates))
