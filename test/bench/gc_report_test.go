@@ -168,14 +168,9 @@ func (r gcReport) markdown() string {
 	b.WriteString("| Same blobs remain as upstream (and as expected) | identical | met |\n\n")
 
 	b.WriteString("Where the time goes in the median DVCR (server) run (progress lines as the CLI received them, time since the CLI started; intermediate `i/N` lines dropped):\n\n")
-	b.WriteString("| at | progress |\n|---|---|\n")
-	for _, p := range gcElide(r.server.median.phases) {
-		fmt.Fprintf(&b, "| %s | %s |\n", p.at.Round(time.Millisecond), strings.ReplaceAll(p.line, "|", "\\|"))
-	}
-	b.WriteString("\nThe same for the median DVCR (offline) run:\n\n| at | progress |\n|---|---|\n")
-	for _, p := range gcElide(r.offline.median.phases) {
-		fmt.Fprintf(&b, "| %s | %s |\n", p.at.Round(time.Millisecond), strings.ReplaceAll(p.line, "|", "\\|"))
-	}
+	gcPhaseTable(&b, r.server.median.phases)
+	b.WriteString("\nThe same for the median DVCR (offline) run:\n\n")
+	gcPhaseTable(&b, r.offline.median.phases)
 	b.WriteString("\nUpstream (median run):\n\n| at | step |\n|---|---|\n")
 	for _, p := range r.upstream.median.phases {
 		fmt.Fprintf(&b, "| %s | %s |\n", p.at.Round(time.Millisecond), p.line)
@@ -197,3 +192,12 @@ func gcElide(ps []gcPhase) []gcPhase {
 }
 
 var gcCountRE = regexp.MustCompile(`: (\d+)/(\d+)\b`)
+
+// gcPhaseTable writes a run's progress lines as a table, the intermediate
+// i/N lines dropped.
+func gcPhaseTable(b *strings.Builder, phases []gcPhase) {
+	b.WriteString("| at | progress |\n|---|---|\n")
+	for _, p := range gcElide(phases) {
+		fmt.Fprintf(b, "| %s | %s |\n", p.at.Round(time.Millisecond), strings.ReplaceAll(p.line, "|", "\\|"))
+	}
+}

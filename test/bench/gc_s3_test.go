@@ -151,5 +151,7 @@ func gcS3Markdown(ds *gcDataset, d, u gcSummary, ratio float64) string {
 	for _, run := range u.runs {
 		fmt.Fprintf(&b, "- upstream: %s\n", run)
 	}
+	b.WriteString("\nWhere the time goes in the median DVCR run (progress lines as the CLI received them):\n\n")
+	gcPhaseTable(&b, d.median.phases)
 	return b.String()
 }

@@ -211,10 +211,8 @@ func gcLargeRun(t *testing.T, root string, ds *gcDataset, work, cleaner, kubecon
 	fmt.Fprintf(&b, "| Peak RSS (server) | %s |\n\n", gcMib(m.rss))
 	b.WriteString("| Target | Result | Status |\n|---|---|---|\n")
 	fmt.Fprintf(&b, "| Read-only window ≤ %s | %s | %s |\n", gcTargetWindowLarge, m.readOnly.Round(time.Millisecond), verdict(m.readOnly <= gcTargetWindowLarge))
-	b.WriteString("\nWhere the time goes (progress lines as the CLI received them):\n\n| at | progress |\n|---|---|\n")
-	for _, p := range gcElide(m.phases) {
-		fmt.Fprintf(&b, "| %s | %s |\n", p.at.Round(time.Millisecond), strings.ReplaceAll(p.line, "|", "\\|"))
-	}
+	b.WriteString("\nWhere the time goes (progress lines as the CLI received them):\n\n")
+	gcPhaseTable(&b, m.phases)
 	fmt.Print("\n" + b.String())
 	if err := os.WriteFile(filepath.Join(root, "docs", "bench-gc-large.md"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
