@@ -244,6 +244,12 @@ func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress fun
 		verb = "detaching"
 	}
 	progress(fmt.Sprintf("%s %d repositories", verb, len(final)))
+	if c.Objects != nil {
+		if err := c.removeOrphanObjects(ctx, res, progress, s, final, links); err != nil {
+			return err
+		}
+		return c.deleteJournal(ctx, res)
+	}
 	removal, report := c.removal(res, final, tr, progress)
 	removed := make([]bool, len(final))
 	err := forEachParallel(ctx, c.removeConcurrency(), len(final), func(ctx context.Context, i int) error {
@@ -262,6 +268,11 @@ func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress fun
 	if err != nil {
 		return fmt.Errorf("removing repositories: %w", err)
 	}
+	return c.deleteJournal(ctx, res)
+}
+
+// deleteJournal deletes the run's journal once every removal has ended.
+func (c *Collector) deleteJournal(ctx context.Context, res *Result) error {
 	if dErr := c.Driver.Delete(ctx, journalPath(runID(res.StartedAt))); dErr != nil && !sweepNotFound(dErr) {
 		res.Warnings = append(res.Warnings, "deleting the journal: "+dErr.Error())
 	}

@@ -32,10 +32,6 @@ func keptRepositories(inv *storage.Inventory, candidates []Candidate) []string {
 // res.Skipped in the candidates' order (by path) whatever order the workers
 // finished in.
 func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, progress func(string)) (*Removal, func()) {
-	const (
-		kept = iota + 1
-		deleted
-	)
 	grace := c.Settings.GC.GracePeriod
 	cutoff := c.now().Add(-grace)
 	outcome := make([]int, len(candidates))
@@ -52,7 +48,7 @@ func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, prog
 					return false, fmt.Errorf("checking %s: %w", cand.Path, err)
 				}
 				if modified.After(cutoff) {
-					outcome[i] = kept
+					outcome[i] = outcomeKept
 					return false, nil
 				}
 			}
@@ -64,7 +60,7 @@ func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, prog
 			if err != nil && !errors.Is(err, storage.ErrRepositoryNotFound) {
 				return false, err
 			}
-			outcome[i] = deleted
+			outcome[i] = outcomeDeleted
 			c.fault(faultRemoval)
 			return true, nil
 		},
@@ -72,19 +68,29 @@ func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, prog
 	for i, cand := range candidates {
 		removal.Paths[i] = cand.Path
 	}
-	report := func() {
-		for i, cand := range candidates {
-			switch outcome[i] {
-			case deleted:
-				res.Deleted = append(res.Deleted, eligibleImage(cand))
-			case kept:
-				res.Skipped = append(res.Skipped, eligibleImage(cand))
-				progress(fmt.Sprintf("kept %s: modified within dvcr.gc.gracePeriod (%s)", cand.Path, grace))
-			}
-		}
-		progress(fmt.Sprintf("repositories: %d deleted, %d kept within the grace period", len(res.Deleted), len(res.Skipped)))
-	}
+	report := func() { c.reportRemoval(res, candidates, outcome, progress) }
 	return removal, report
+}
+
+// The outcome of a candidate's removal.
+const (
+	outcomeKept    = iota + 1 // modified within the grace period
+	outcomeDeleted            // removed
+)
+
+// reportRemoval fills res.Deleted and res.Skipped in the candidates' order
+// from their outcomes.
+func (c *Collector) reportRemoval(res *Result, candidates []Candidate, outcome []int, progress func(string)) {
+	for i, cand := range candidates {
+		switch outcome[i] {
+		case outcomeDeleted:
+			res.Deleted = append(res.Deleted, eligibleImage(cand))
+		case outcomeKept:
+			res.Skipped = append(res.Skipped, eligibleImage(cand))
+			progress(fmt.Sprintf("kept %s: modified within dvcr.gc.gracePeriod (%s)", cand.Path, c.Settings.GC.GracePeriod))
+		}
+	}
+	progress(fmt.Sprintf("repositories: %d deleted, %d kept within the grace period", len(res.Deleted), len(res.Skipped)))
 }
 
 // removeConcurrency is how many repositories are removed at once: removal
