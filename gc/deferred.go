@@ -62,6 +62,9 @@ type markedAhead struct {
 	candidates []Candidate
 	kept       []string                   // the repositories marked ahead
 	links      map[string][]digest.Digest // what each candidate links
+	// files are each candidate's files, listed ahead on object storage: a
+	// candidate still removed in the window was not written since.
+	files map[string]*storage.RepositoryFiles
 }
 
 // runDeferred is run with the deletion of blobs and untagged manifests
@@ -157,6 +160,11 @@ func (c *Collector) markAhead(ctx context.Context, progress func(string), blobs 
 	for i, cand := range candidates {
 		ahead.links[cand.Path] = links[i]
 	}
+	if c.Objects != nil {
+		if ahead.files, err = c.listOrphanFiles(ctx, candidates); err != nil {
+			return nil, fmt.Errorf("listing the repositories to remove: nothing deleted: %w", err)
+		}
+	}
 	return ahead, nil
 }
 
@@ -198,7 +206,7 @@ func (c *Collector) decide(ctx context.Context, res *Result, progress func(strin
 	if !all {
 		s.stats.Repositories = countUnion(ahead.kept, remark) // marked twice count once
 	}
-	if err := c.removeOrphans(ctx, res, progress, tr, s, final, ahead.links); err != nil {
+	if err := c.removeOrphans(ctx, res, progress, tr, s, final, ahead); err != nil {
 		return nil, err
 	}
 	plan := &deferredPlan{sweeper: s, revisions: s.deletions}
@@ -235,7 +243,7 @@ func settle(ahead *markedAhead, now []Candidate, dirty map[string]struct{}) (fin
 
 // removeOrphans removes the final candidates inside the window; what a
 // candidate kept on purpose (or failed to remove) links stays marked.
-func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress func(string), tr *trash, s *sweeper, final []Candidate, links map[string][]digest.Digest) error {
+func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress func(string), tr *trash, s *sweeper, final []Candidate, ahead *markedAhead) error {
 	if err := writeJournal(ctx, c.Driver, runID(res.StartedAt), candidatePaths(final)); err != nil {
 		return err
 	}
@@ -245,7 +253,7 @@ func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress fun
 	}
 	progress(fmt.Sprintf("%s %d repositories", verb, len(final)))
 	if c.Objects != nil {
-		if err := c.removeOrphanObjects(ctx, res, progress, s, final, links); err != nil {
+		if err := c.removeOrphanObjects(ctx, res, progress, s, final, ahead); err != nil {
 			return err
 		}
 		return c.deleteJournal(ctx, res)
@@ -260,7 +268,7 @@ func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress fun
 	report()
 	for i, cand := range final {
 		if !removed[i] {
-			for _, d := range links[cand.Path] {
+			for _, d := range ahead.links[cand.Path] {
 				s.mark(d)
 			}
 		}

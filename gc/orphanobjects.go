@@ -9,43 +9,61 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/opencontainers/go-digest"
-
 	"github.com/dvcr/dvcr/storage"
 )
 
-// removeOrphanObjects removes the final candidates on object storage,
-// except those modified within the grace period; what a candidate that
-// stays links is marked. A removal that stops between the two batches
-// leaves repositories without _manifests, which no request can reach and
-// the journal's recovery finishes.
-func (c *Collector) removeOrphanObjects(ctx context.Context, res *Result, progress func(string), s *sweeper, final []Candidate, links map[string][]digest.Digest) error {
+// listOrphanFiles lists the candidates' files ahead of the window, by
+// path; a candidate gone meanwhile has no entry.
+func (c *Collector) listOrphanFiles(ctx context.Context, candidates []Candidate) (map[string]*storage.RepositoryFiles, error) {
+	files := make([]*storage.RepositoryFiles, len(candidates))
+	err := forEachParallel(ctx, objectStoreConcurrency, len(candidates), func(ctx context.Context, i int) error {
+		f, err := storage.ListRepositoryFiles(ctx, c.Driver, candidates[i].Path)
+		if errors.Is(err, storage.ErrRepositoryNotFound) {
+			return nil
+		}
+		files[i] = f
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	byPath := make(map[string]*storage.RepositoryFiles, len(candidates))
+	for i, f := range files {
+		if f != nil {
+			byPath[candidates[i].Path] = f
+		}
+	}
+	return byPath, nil
+}
+
+// removeOrphanObjects removes the final candidates on object storage from
+// the files listed ahead (none was written since), except those modified
+// within the grace period; what a candidate that stays links is marked. A
+// removal that stops between the two batches leaves repositories without
+// _manifests, which no request can reach and the journal's recovery
+// finishes.
+func (c *Collector) removeOrphanObjects(ctx context.Context, res *Result, progress func(string), s *sweeper, final []Candidate, ahead *markedAhead) error {
 	cutoff := c.now().Add(-c.Settings.GC.GracePeriod)
 	outcome := make([]int, len(final))
 	files := make([]*storage.RepositoryFiles, len(final))
-	err := forEachParallel(ctx, objectStoreConcurrency, len(final), func(ctx context.Context, i int) error {
-		f, err := storage.ListRepositoryFiles(ctx, c.Driver, final[i].Path)
+	for i, cand := range final {
+		f := ahead.files[cand.Path]
 		switch {
-		case errors.Is(err, storage.ErrRepositoryNotFound):
+		case f == nil:
 			outcome[i] = outcomeDeleted // gone already
-		case err != nil:
-			return err
 		case c.Settings.GC.GracePeriod > 0 && f.Modified.After(cutoff):
 			outcome[i] = outcomeKept
 		default:
 			files[i] = f
 		}
-		return nil
-	})
-	if err == nil {
-		err = c.deleteRepositoryFiles(ctx, files)
 	}
+	err := c.deleteRepositoryFiles(ctx, files)
 	for i, f := range files {
 		if f != nil && err == nil {
 			outcome[i] = outcomeDeleted
 		}
 		if outcome[i] != outcomeDeleted {
-			for _, d := range links[final[i].Path] {
+			for _, d := range ahead.links[final[i].Path] {
 				s.mark(d)
 			}
 		}
