@@ -361,15 +361,7 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 	if err != nil {
 		return nil, err
 	}
-	fault, err := faultFromEnv()
-	if err != nil {
-		return nil, err
-	}
-	pause, err := durationFromEnv(PauseEnv)
-	if err != nil {
-		return nil, err
-	}
-	hold, err := durationFromEnv(HoldEnv)
+	hooks, err := testHooksFromEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -380,9 +372,9 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 	}
 	return &Collector{
 		Driver:  driver,
-		Fault:   fault,
-		Pause:   pause,
-		Hold:    hold,
+		Fault:   hooks.fault,
+		Pause:   hooks.pause,
+		Hold:    hooks.hold,
 		Objects: objects,
 		// The driver of a live registry is the one the configuration names.
 		FilesystemRoot: fsRoot,
@@ -398,6 +390,6 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		Usage: func(ctx context.Context) (storage.Usage, error) {
 			return storage.StoreUsage(ctx, cfg, driver)
 		},
-		Store: &ResultStore{driver: driver, fault: fault},
+		Store: &ResultStore{driver: driver, fault: hooks.fault},
 	}, nil
 }

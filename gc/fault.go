@@ -42,6 +42,24 @@ const PauseEnv = "DVCR_GC_PAUSE"
 // For tests only.
 const HoldEnv = "DVCR_GC_HOLD"
 
+// testHooks are the test hooks the environment arms.
+type testHooks struct {
+	fault       func(string)
+	pause, hold time.Duration
+}
+
+// testHooksFromEnv reads FaultEnv, PauseEnv and HoldEnv.
+func testHooksFromEnv() (h testHooks, err error) {
+	if h.fault, err = faultFromEnv(); err != nil {
+		return h, err
+	}
+	if h.pause, err = durationFromEnv(PauseEnv); err != nil {
+		return h, err
+	}
+	h.hold, err = durationFromEnv(HoldEnv)
+	return h, err
+}
+
 // durationFromEnv is the duration the variable name asks for, 0 for none.
 func durationFromEnv(name string) (time.Duration, error) {
 	spec := os.Getenv(name)
