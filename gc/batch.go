@@ -64,21 +64,34 @@ func (s *sweeper) deleteBatch(ctx context.Context, blobs []pendingBlob) {
 	var freed int64
 	s.mu.Lock()
 	for _, b := range blobs {
-		paths = append(paths, storage.BlobData(b.digest))
-		for _, dir := range s.layerLinks[b.digest] {
-			paths = append(paths, dir+"/link")
-		}
+		paths = appendBlobFiles(paths, b.digest, s.layerLinks[b.digest])
 		freed += b.size
 	}
 	s.mu.Unlock()
 	err := s.opts.DeleteFiles(ctx, paths)
 	s.fault(faultDetach)
+	s.countBatch(len(blobs), freed, err)
+}
+
+// appendBlobFiles appends a blob's data file and the layer link files of
+// the directories links: the keys that delete it on object storage.
+func appendBlobFiles(paths []string, d digest.Digest, links []string) []string {
+	paths = append(paths, storage.BlobData(d))
+	for _, dir := range links {
+		paths = append(paths, dir+"/link")
+	}
+	return paths
+}
+
+// countBatch counts a batch of n blobs deleted, freeing freed bytes, or
+// records why it failed.
+func (s *sweeper) countBatch(n int, freed int64, err error) {
 	if err != nil {
-		s.addError("deleting %d blobs: %v", len(blobs), err)
+		s.addError("deleting %d blobs: %v", n, err)
 		return
 	}
 	s.mu.Lock()
-	s.stats.BlobsDeleted += len(blobs)
+	s.stats.BlobsDeleted += n
 	s.stats.FreedBytes += freed
 	s.mu.Unlock()
 }

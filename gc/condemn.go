@@ -174,10 +174,7 @@ func (c *Collector) deleteBlobBatch(ctx context.Context, s *sweeper, set condemn
 			continue
 		}
 		releases = append(releases, release)
-		paths = append(paths, storage.BlobData(b.digest))
-		for _, dir := range b.links {
-			paths = append(paths, dir+"/link")
-		}
+		paths = appendBlobFiles(paths, b.digest, b.links)
 		freed += b.size
 	}
 	if len(releases) == 0 {
@@ -188,14 +185,7 @@ func (c *Collector) deleteBlobBatch(ctx context.Context, s *sweeper, set condemn
 		release(err == nil)
 	}
 	c.fault(faultDetach)
-	if err != nil {
-		s.addError("deleting %d blobs: %v", len(releases), err)
-		return
-	}
-	s.mu.Lock()
-	s.stats.BlobsDeleted += len(releases)
-	s.stats.FreedBytes += freed
-	s.mu.Unlock()
+	s.countBatch(len(releases), freed, err)
 }
 
 // deleteRevision deletes an untagged manifest's revision link and its tag

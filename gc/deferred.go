@@ -147,25 +147,35 @@ func (c *Collector) markAhead(ctx context.Context, progress func(string), blobs 
 	if err := s.markAll(ctx, kept); err != nil {
 		return nil, fmt.Errorf("mark and sweep: nothing deleted: %w", err)
 	}
-	links := make([][]digest.Digest, len(candidates))
-	err = forEachParallel(ctx, c.concurrency(), len(candidates), func(ctx context.Context, i int) error {
-		l, err := repositoryLinks(ctx, c.Driver, candidates[i].Path)
+	ahead := &markedAhead{sweeper: s, inv: inv, candidates: candidates, kept: kept}
+	if err := c.listCandidates(ctx, ahead); err != nil {
+		return nil, fmt.Errorf("listing the repositories to remove: nothing deleted: %w", err)
+	}
+	return ahead, nil
+}
+
+// listCandidates lists what each candidate links; on object storage its
+// files too, in the same one listing, for the window to delete them.
+func (c *Collector) listCandidates(ctx context.Context, ahead *markedAhead) error {
+	ahead.links = make(map[string][]digest.Digest, len(ahead.candidates))
+	if c.Objects != nil {
+		files, err := c.listOrphanFiles(ctx, ahead.candidates)
+		for p, f := range files {
+			ahead.links[p] = f.Linked()
+		}
+		ahead.files = files
+		return err
+	}
+	links := make([][]digest.Digest, len(ahead.candidates))
+	err := forEachParallel(ctx, c.concurrency(), len(ahead.candidates), func(ctx context.Context, i int) error {
+		l, err := repositoryLinks(ctx, c.Driver, ahead.candidates[i].Path)
 		links[i] = l
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("listing the links of the repositories to remove: nothing deleted: %w", err)
-	}
-	ahead := &markedAhead{sweeper: s, inv: inv, candidates: candidates, kept: kept, links: make(map[string][]digest.Digest, len(candidates))}
-	for i, cand := range candidates {
+	for i, cand := range ahead.candidates {
 		ahead.links[cand.Path] = links[i]
 	}
-	if c.Objects != nil {
-		if ahead.files, err = c.listOrphanFiles(ctx, candidates); err != nil {
-			return nil, fmt.Errorf("listing the repositories to remove: nothing deleted: %w", err)
-		}
-	}
-	return ahead, nil
+	return err
 }
 
 func (c *Collector) sweepOptions(progress func(string), blobs *BlobList) SweepOptions {

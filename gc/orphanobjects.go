@@ -94,9 +94,9 @@ func (c *Collector) deleteRepositoryFiles(ctx context.Context, files []*storage.
 // deleteObjects deletes files a thousand keys per request, several
 // requests in flight.
 func (c *Collector) deleteObjects(ctx context.Context, paths []string) error {
-	const perRequest = 1000
-	requests := (len(paths) + perRequest - 1) / perRequest
+	n := storage.MaxDeleteKeys
+	requests := (len(paths) + n - 1) / n
 	return forEachParallel(ctx, objectStoreConcurrency, requests, func(ctx context.Context, i int) error {
-		return c.Objects.DeleteFiles(ctx, paths[i*perRequest:min((i+1)*perRequest, len(paths))])
+		return c.Objects.DeleteFiles(ctx, paths[i*n:min((i+1)*n, len(paths))])
 	})
 }

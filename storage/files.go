@@ -8,6 +8,7 @@ import (
 	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/opencontainers/go-digest"
 )
 
 // RepositoryFiles are the files of a repository's own "_" directories,
@@ -21,13 +22,41 @@ type RepositoryFiles struct {
 	Manifests []string
 	Others    []string
 	Modified  time.Time
+	dir       string
+}
+
+// Linked are the blobs the repository links, read from its files:
+// _layers/<alg>/<hex>/link and _manifests/revisions/<alg>/<hex>/link.
+func (f *RepositoryFiles) Linked() []digest.Digest {
+	var linked []digest.Digest
+	for _, list := range [][]string{f.Others, f.Manifests} {
+		for _, p := range list {
+			parts := strings.Split(strings.TrimPrefix(p, f.dir+"/"), "/")
+			if parts[len(parts)-1] != "link" {
+				continue
+			}
+			var alg, hex string
+			switch {
+			case len(parts) == 4 && parts[0] == "_layers":
+				alg, hex = parts[1], parts[2]
+			case len(parts) == 5 && parts[0] == "_manifests" && parts[1] == "revisions":
+				alg, hex = parts[2], parts[3]
+			default:
+				continue
+			}
+			if d := digest.NewDigestFromEncoded(digest.Algorithm(alg), hex); d.Validate() == nil {
+				linked = append(linked, d)
+			}
+		}
+	}
+	return linked
 }
 
 // ListRepositoryFiles walks repoPath; ErrRepositoryNotFound when it has no
 // _manifests.
 func ListRepositoryFiles(ctx context.Context, driver storagedriver.StorageDriver, repoPath string) (*RepositoryFiles, error) {
 	dir := RepositoryDir(repoPath)
-	files := &RepositoryFiles{}
+	files := &RepositoryFiles{dir: dir}
 	err := driver.Walk(ctx, dir, func(fi storagedriver.FileInfo) error {
 		rel := strings.TrimPrefix(fi.Path(), dir+"/")
 		own, _, _ := strings.Cut(rel, "/")

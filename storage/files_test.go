@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // TestListRepositoryFiles: a repository's own files, _manifests apart, and
@@ -34,6 +36,30 @@ func TestListRepositoryFiles(t *testing.T) {
 			}
 		})
 	}
+	t.Run("linked blobs", func(t *testing.T) {
+		layer := digest.FromString("layer")
+		manifest := digest.FromString("manifest")
+		for _, f := range []string{
+			"_layers/" + layer.Algorithm().String() + "/" + layer.Encoded() + "/link",
+			"_manifests/revisions/" + manifest.Algorithm().String() + "/" + manifest.Encoded() + "/link",
+			"_manifests/tags/v1/index/" + layer.Algorithm().String() + "/" + layer.Encoded() + "/link",
+		} {
+			if err := d.PutContent(ctx, RepositoryDir("vi/ns/b")+"/"+f, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		files, err := ListRepositoryFiles(ctx, d, "vi/ns/b")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := files.Linked()
+		slices.Sort(got)
+		want := []digest.Digest{layer, manifest}
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("linked %v, want %v (the invalid sha256/aa and a tag's history left out)", got, want)
+		}
+	})
 	for _, missing := range []string{"cvi/none", "vi/ns"} {
 		if _, err := ListRepositoryFiles(ctx, d, missing); !errors.Is(err, ErrRepositoryNotFound) {
 			t.Errorf("%s: %v, want ErrRepositoryNotFound", missing, err)

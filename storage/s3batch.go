@@ -14,8 +14,9 @@ import (
 	"github.com/dvcr/dvcr/config"
 )
 
-// maxDeleteKeys is how many keys one DeleteObjects request takes.
-const maxDeleteKeys = 1000
+// MaxDeleteKeys is how many keys one DeleteObjects request takes: a
+// caller with more keys sends slices of this size in parallel.
+const MaxDeleteKeys = 1000
 
 // ObjectDeleter deletes many files of the registry's S3 bucket in few
 // requests. The storage driver deletes a path with a listing and a delete
@@ -71,8 +72,8 @@ func (d *ObjectDeleter) key(path string) string {
 // DeleteFiles deletes the files (driver paths of objects, not
 // directories). A file already gone is no error.
 func (d *ObjectDeleter) DeleteFiles(ctx context.Context, paths []string) error {
-	for start := 0; start < len(paths); start += maxDeleteKeys {
-		batch := paths[start:min(start+maxDeleteKeys, len(paths))]
+	for start := 0; start < len(paths); start += MaxDeleteKeys {
+		batch := paths[start:min(start+MaxDeleteKeys, len(paths))]
 		ids := make([]*s3.ObjectIdentifier, len(batch))
 		for i, p := range batch {
 			ids[i] = &s3.ObjectIdentifier{Key: aws.String(d.key(p))}
