@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 GOTEST_FLAGS ?= -count=1 -timeout 45m
 
-.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz demo clean
+.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz demo clean node cluster cluster-down
 
 all: build
 
@@ -25,6 +25,21 @@ deps:
 testbin:
 	@bash hack/testbin.sh
 
+## node: the test node's kubelet, kube-controller-manager, kube-scheduler,
+## kube-proxy, containerd, runc, CNI plugins and crictl, built from source into bin/node
+node: testbin
+	@bash hack/node.sh
+
+## cluster: a single-node cluster from source in a network namespace of its
+## own, DVCR's image imported and its chart installed (docs/cluster.md);
+## hack/cluster/run CMD... runs commands against it
+cluster: build testbin tools node image
+	@hack/cluster/up
+
+## cluster-down: stops the test node and removes everything it left
+cluster-down:
+	@hack/cluster/down
+
 ## tools: test tools built from the Go module proxy (helm, OCI conformance suite, versitygw)
 tools:
 	@bash hack/helm.sh
@@ -38,7 +53,7 @@ lint:
 
 ## test: everything that must pass — unit, end-to-end, conformance, chart,
 ## the fuzz targets' seed corpora and a short fuzzing run of each
-test: deps build testbin tools lint
+test: deps build testbin tools node image lint
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(MAKE) fuzz FUZZTIME=10s
 

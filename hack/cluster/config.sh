@@ -16,6 +16,10 @@ state = "/run/containerd"
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = "${pause_image}"
 [plugins.'io.containerd.cri.v1.runtime']
+  # The session has no CAP_SYS_RESOURCE: an OOM score below its own (the
+  # sandbox's -998) is refused, "failed to update /proc/self/oom_score_adj:
+  # Permission denied". Clamp to ours instead.
+  restrict_oom_score_adj = true
   [plugins.'io.containerd.cri.v1.runtime'.containerd]
     default_runtime_name = "runc"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]

@@ -40,13 +40,20 @@ anchor_pid() {
 	echo "${pid}"
 }
 
-# in_ns CMD... runs CMD inside the node's network and mount namespaces, in
-# the current directory, with the node's binaries first on PATH.
-in_ns() {
+# ns_command sets NS_COMMAND to the prefix that runs a command inside the
+# node's network and mount namespaces, in the current directory, with the
+# node's binaries first on PATH.
+ns_command() {
 	local pid
 	pid="$(anchor_pid)" || { echo "cluster: the node is not running (make cluster)" >&2; return 1; }
-	nsenter -t "${pid}" -m -n --wd="${PWD}" -- \
-		env PATH="${bin_node}:${bin_k8s}:${root}/bin:${PATH}" KUBECONFIG="${KUBECONFIG}" "$@"
+	NS_COMMAND=(nsenter -t "${pid}" -m -n --wd="${PWD}" --
+		env PATH="${bin_node}:${bin_k8s}:${root}/bin:${PATH}" KUBECONFIG="${KUBECONFIG}")
+}
+
+# in_ns CMD... runs CMD inside the node's namespaces.
+in_ns() {
+	ns_command || return 1
+	"${NS_COMMAND[@]}" "$@"
 }
 
 # cgroup_dirs prints the node's cgroup directory in every v1 hierarchy (and

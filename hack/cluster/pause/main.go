@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -45,12 +46,18 @@ func write(ref, out string) error {
 	if err != nil {
 		return err
 	}
-	img, err = mutate.Config(img, v1.Config{
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	// containerd imports only images of its own platform.
+	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+	cfg.Config = v1.Config{
 		// PID 1 ignores SIGTERM; the runtime kills a sandbox with SIGKILL.
 		Entrypoint: []string{busybox, "sleep", "2147483647"},
 		User:       "65535:65535",
-	})
-	if err != nil {
+	}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		return err
 	}
 	return tarball.WriteToFile(out, tag, img)
