@@ -5,13 +5,24 @@ GO ?= go
 BIN := $(CURDIR)/bin
 GOTEST_FLAGS ?= -count=1 -timeout 45m
 
-.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz demo clean
+.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz demo image clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/dvcr ./cmd/dvcr
 	$(GO) build -o $(BIN)/dvcr-cleaner ./cmd/dvcr-cleaner
+
+## image: the container image, with no Docker daemon (hack/image): an OCI
+## layout of linux/amd64 and linux/arm64 and a docker archive per platform in
+## _out/image. PUSH=REGISTRY/REPO:TAG also pushes the index; TAG names the
+## image (default ghcr.io/dvcr/dvcr:<chart appVersion>), VERSION overrides
+## the version.
+PUSH ?=
+TAG ?=
+VERSION ?=
+image:
+	$(GO) run ./hack/image $(if $(TAG),--tag $(TAG)) $(if $(VERSION),--version $(VERSION)) $(if $(PUSH),--push $(PUSH))
 
 ## run: serve on embedded defaults (storage in ./data, 127.0.0.1:5000)
 run: build
@@ -62,4 +73,4 @@ bench: deps build testbin
 	@bash hack/bench.sh
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) _out
