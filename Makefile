@@ -61,8 +61,10 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./importer/diskformat/ || exit 1; \
 	done
 
+## unit: the fast tests with -race; end-to-end (test/) and the image build
+## (hack/image, which needs bin/helm and takes minutes under -race) run in make test
 unit:
-	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /test/)
+	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v -e /test/ -e /hack/image)
 
 ## demo: the documented workflow on a local control plane, no cluster needed
 demo: deps build testbin
