@@ -5,13 +5,24 @@ GO ?= go
 BIN := $(CURDIR)/bin
 GOTEST_FLAGS ?= -count=1 -timeout 45m
 
-.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz demo clean node cluster cluster-down
+.PHONY: all build run test unit e2e testbin tools deps lint bench fuzz demo image clean node cluster cluster-down
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/dvcr ./cmd/dvcr
 	$(GO) build -o $(BIN)/dvcr-cleaner ./cmd/dvcr-cleaner
+
+## image: the container image, with no Docker daemon (hack/image): an OCI
+## layout of linux/amd64 and linux/arm64 and a docker archive per platform in
+## _out/image. PUSH=REGISTRY/REPO:TAG also pushes the index; TAG names the
+## image (default ghcr.io/dvcr/dvcr:<chart appVersion>), VERSION overrides
+## the version.
+PUSH ?=
+TAG ?=
+VERSION ?=
+image:
+	$(GO) run ./hack/image $(if $(TAG),--tag $(TAG)) $(if $(VERSION),--version $(VERSION)) $(if $(PUSH),--push $(PUSH))
 
 ## run: serve on embedded defaults (storage in ./data, 127.0.0.1:5000)
 run: build
@@ -65,8 +76,10 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./importer/diskformat/ || exit 1; \
 	done
 
+## unit: the fast tests with -race; end-to-end (test/) and the image build
+## (hack/image, which needs bin/helm and takes minutes under -race) run in make test
 unit:
-	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v /test/)
+	$(GO) test -count=1 -race $$($(GO) list ./... | grep -v -e /test/ -e /hack/image)
 
 ## demo: the documented workflow on a local control plane, no cluster needed
 demo: deps build testbin
@@ -77,4 +90,4 @@ bench: deps build testbin
 	@bash hack/bench.sh
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) _out
