@@ -366,7 +366,7 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		return nil, err
 	}
 	fsRoot, _ := storage.FilesystemRoot(cfg)
-	objects, _, err := storage.NewObjectDeleter(cfg)
+	objects, _, err := storage.NewObjectDeleter(driver)
 	if err != nil {
 		return nil, err
 	}
