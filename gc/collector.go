@@ -76,6 +76,8 @@ func (c *Collector) Run(ctx context.Context, trigger string, progress func(strin
 	defer c.running.Store(false)
 	progress = serialized(progress)
 	res := &Result{Trigger: trigger, StartedAt: c.now(), Deleted: []EligibleImage{}}
+	c.releaseReserve()
+	defer c.restoreReserve(res)
 	runErr := c.start(ctx, res, progress)
 	if runErr == nil {
 		runErr = c.runGuarded(ctx, res, progress)
@@ -108,7 +110,7 @@ func (c *Collector) start(ctx context.Context, res *Result, progress func(string
 			return err
 		}
 	}
-	return writeMarker(ctx, c.Driver, runMarker{Run: runID(res.StartedAt), Trigger: res.Trigger, StartedAt: res.StartedAt, Phase: phaseStarting})
+	return c.tolerateFull(res, writeMarker(ctx, c.Driver, runMarker{Run: runID(res.StartedAt), Trigger: res.Trigger, StartedAt: res.StartedAt, Phase: phaseStarting}))
 }
 
 // setPhase updates the marker: the phase an interrupted run is reported in.
@@ -218,7 +220,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		}
 	}()
 	run := runID(res.StartedAt)
-	if err := writeJournal(ctx, c.Driver, run, candidatePaths(candidates)); err != nil {
+	if err := c.tolerateFull(res, writeJournal(ctx, c.Driver, run, candidatePaths(candidates))); err != nil {
 		return err
 	}
 	verb := "deleting"
@@ -325,20 +327,6 @@ func (c *Collector) finish(ctx context.Context, res *Result, runErr error) {
 	}
 }
 
-// serialized wraps progress so that its calls never overlap: the removal
-// and the sweep report from their own goroutines.
-func serialized(progress func(string)) func(string) {
-	if progress == nil {
-		return func(string) {}
-	}
-	var mu sync.Mutex
-	return func(line string) {
-		mu.Lock()
-		defer mu.Unlock()
-		progress(line)
-	}
-}
-
 // driverOwner is a live registry that can hand over its storage driver.
 type driverOwner interface {
 	Driver() storagedriver.StorageDriver
@@ -366,6 +354,10 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		return nil, err
 	}
 	fsRoot, _ := storage.FilesystemRoot(cfg)
+	if live != nil {
+		// Room for the first run on a volume that fills up (reserve.go).
+		_ = EnsureReserve(fsRoot)
+	}
 	objects, _, err := storage.NewObjectDeleter(driver)
 	if err != nil {
 		return nil, err

@@ -38,8 +38,13 @@ type sweepFixture struct {
 
 func newSweepFixture(t *testing.T) *sweepFixture {
 	t.Helper()
+	return newSweepFixtureAt(t, t.TempDir())
+}
+
+// newSweepFixtureAt is newSweepFixture with its storage root at dir.
+func newSweepFixtureAt(t *testing.T, dir string) *sweepFixture {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	driver, err := filesystem.FromParameters(map[string]any{"rootdirectory": dir})
 	if err != nil {
 		t.Fatal(err)
