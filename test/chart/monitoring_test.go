@@ -20,8 +20,8 @@ func TestPrometheusRule(t *testing.T) {
 		{name: "off by default"},
 		{name: "on", args: []string{"--set", "monitoring.prometheusRule.enabled=true"}, warning: "85", critical: "95"},
 		{name: "own thresholds", args: []string{"--set", "monitoring.prometheusRule.enabled=true",
-			"--set", "monitoring.prometheusRule.warningPercent=70", "--set", "monitoring.prometheusRule.criticalPercent=90.5"},
-			warning: "70", critical: "90.5"},
+			"--set", "monitoring.prometheusRule.warningPercent=70", "--set", "monitoring.prometheusRule.criticalPercent=90"},
+			warning: "70", critical: "90"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
