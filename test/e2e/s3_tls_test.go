@@ -48,6 +48,7 @@ func TestGCOnS3OverTLS(t *testing.T) {
 				if res.ExitCode == 0 || !strings.Contains(res.Stdout+res.Stderr, tt.wantErr) {
 					t.Fatalf("gc run: exit %d, want a failure naming %q\n%s\n%s", res.ExitCode, tt.wantErr, res.Stdout, res.Stderr)
 				}
+				t.Logf("gc run says:\n%s%s", res.Stdout, res.Stderr)
 				return
 			}
 			kept := dvcrtest.MakeDisk(t, "kept", "raw", "1M", 1<<20)
