@@ -7,27 +7,24 @@ import (
 // spaceCollector exports the space of the volume holding the storage root,
 // read (statfs) at each scrape.
 type spaceCollector struct {
-	root              string
-	free, size, total *prometheus.Desc
+	root       string
+	free, size *prometheus.Desc
 }
 
 // NewSpaceCollector exports dvcr_storage_free_bytes (available to DVCR, as
-// df's Avail) and the volume's size as dvcr_storage_size_bytes and
-// dvcr_storage_total_bytes (the same value under both names the contract
-// and the alerting rules use) for the filesystem driver's root.
+// df's Avail) and the volume's size as dvcr_storage_size_bytes (the name
+// the contract and the alerting rules use) for the filesystem driver's root.
 func NewSpaceCollector(root string) prometheus.Collector {
 	return &spaceCollector{
-		root:  root,
-		free:  prometheus.NewDesc("dvcr_storage_free_bytes", "Bytes available on the volume holding the registry's storage.", nil, nil),
-		size:  prometheus.NewDesc("dvcr_storage_size_bytes", "Size in bytes of the volume holding the registry's storage.", nil, nil),
-		total: prometheus.NewDesc("dvcr_storage_total_bytes", "Size in bytes of the volume holding the registry's storage (= dvcr_storage_size_bytes).", nil, nil),
+		root: root,
+		free: prometheus.NewDesc("dvcr_storage_free_bytes", "Bytes available on the volume holding the registry's storage.", nil, nil),
+		size: prometheus.NewDesc("dvcr_storage_size_bytes", "Size in bytes of the volume holding the registry's storage.", nil, nil),
 	}
 }
 
 func (c *spaceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.free
 	ch <- c.size
-	ch <- c.total
 }
 
 func (c *spaceCollector) Collect(ch chan<- prometheus.Metric) {
@@ -38,5 +35,4 @@ func (c *spaceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.free, prometheus.GaugeValue, float64(u.Available))
 	ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(u.Total))
-	ch <- prometheus.MustNewConstMetric(c.total, prometheus.GaugeValue, float64(u.Total))
 }

@@ -85,6 +85,8 @@ func TestFullVolume(t *testing.T) {
 	}
 	if m := httpGet(t, srv.MetricsURL(t)); !strings.Contains(m, "dvcr_storage_free_bytes 0\n") || !strings.Contains(m, "dvcr_storage_size_bytes 6.7108864e+07\n") {
 		t.Errorf("metrics lack the volume's space:\n%s", grepLines(m, "dvcr_storage_"))
+	} else if strings.Contains(m, "dvcr_storage_total_bytes") {
+		t.Errorf("the volume's size is exported twice (SPEC names dvcr_storage_size_bytes only):\n%s", grepLines(m, "dvcr_storage_"))
 	}
 	res := dvcrtest.Cleaner(t, "--config", srv.ConfigPath, "--kubeconfig", kubeconfig, "gc", "run", "--yes")
 	free := freeBytes(t, vol)
