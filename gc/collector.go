@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/dvcr/dvcr/config"
-	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/units"
@@ -206,10 +205,11 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 	if err != nil {
 		return err
 	}
-	inv, candidates, err := c.selectEligible(ctx, progress)
+	sel, err := c.selectEligible(ctx, progress)
 	if err != nil {
 		return err
 	}
+	candidates := sel.candidates
 	defer func() {
 		// A stale cache would let clients mount or skip blobs that are
 		// gone: failing to drop it fails the run, loudly.
@@ -234,7 +234,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		Now:            c.Now,
 		DeleteUntagged: true,
 		Progress:       progress,
-		Repositories:   keptRepositories(inv, candidates),
+		Repositories:   sel.kept,
 		Removal:        removal,
 		Fault:          c.Fault,
 		Blobs:          blobs,
@@ -296,22 +296,6 @@ func (c *Collector) enterReadOnly(ctx context.Context, res *Result, progress fun
 		return release, fmt.Errorf("entering read-only mode: %w", err)
 	}
 	return release, nil
-}
-
-// selectEligible lists storage then the cluster and picks the eligible repositories.
-func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (*storage.Inventory, []Candidate, error) {
-	progress("listing repositories in storage")
-	inv, err := storage.ListRepositories(ctx, c.Driver)
-	if err != nil {
-		return nil, nil, err
-	}
-	progress(fmt.Sprintf("found %d cvi, %d vi, %d vd repositories; listing resources in the cluster",
-		inv.Count(naming.KindCVI), inv.Count(naming.KindVI), inv.Count(naming.KindVD)))
-	live, err := c.listCluster(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return inv, Eligible(inv, live, c.Settings.RegistryHost), nil
 }
 
 // finish fills the outcome, the space figures and the message.

@@ -220,9 +220,9 @@ type sweepCase struct {
 	run  func(t *testing.T, f *sweepFixture)
 }
 
-// later is a clock a minute ahead: everything written by the test is older
-// than a zero grace period.
-func later() time.Time { return time.Now().Add(time.Minute) }
+// later is a clock past every protection of a fresh fixture: a grace
+// period of 0 and an import's UploadingAge.
+func later() time.Time { return time.Now().Add(UploadingAge + time.Minute) }
 
 func sweepCheckAbort(t *testing.T, f *sweepFixture, repo string, d digest.Digest) {
 	t.Helper()
