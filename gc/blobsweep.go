@@ -79,6 +79,9 @@ func (s *sweeper) sweepBlobs(ctx context.Context) error {
 	if st.BlobsKeptLinked > 0 {
 		line += fmt.Sprintf(", %d kept for repositories not removed", st.BlobsKeptLinked)
 	}
+	if st.BlobsKeptUploading > 0 {
+		line += fmt.Sprintf(", %d kept for imports in progress", st.BlobsKeptUploading)
+	}
 	s.progress(fmt.Sprintf("%s, %d errors", line, len(st.Errors)))
 	return nil
 }
@@ -170,6 +173,9 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 		s.mu.Lock()
 		s.stats.BlobsKeptRecent++
 		s.mu.Unlock()
+		return
+	}
+	if s.keepUploading(ctx, d) {
 		return
 	}
 	if s.batch != nil {

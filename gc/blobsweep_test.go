@@ -36,7 +36,9 @@ var blobSweepCases = []sweepCase{
 			}
 			sweepCheckStats(t, stats, SweepStats{Repositories: 1, BlobsTotal: 6, BlobsMarked: 3, BlobsDeleted: 2, BlobsKeptRecent: 1, FreedBytes: f.size(old.Digest, old2.Digest)})
 
-			opts.Now = func() time.Time { return time.Now().Add(13 * time.Hour) }
+			// Past the grace period and the age of an import in progress
+			// (fresh is linked after the tag: it looks like one).
+			opts.Now = func() time.Time { return time.Now().Add(UploadingAge + time.Hour) }
 			stats, err = f.sweep(opts)
 			if err != nil {
 				t.Fatal(err)

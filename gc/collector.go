@@ -12,7 +12,6 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/dvcr/dvcr/config"
-	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/units"
@@ -76,6 +75,8 @@ func (c *Collector) Run(ctx context.Context, trigger string, progress func(strin
 	defer c.running.Store(false)
 	progress = serialized(progress)
 	res := &Result{Trigger: trigger, StartedAt: c.now(), Deleted: []EligibleImage{}}
+	c.releaseReserve()
+	defer c.restoreReserve(res)
 	runErr := c.start(ctx, res, progress)
 	if runErr == nil {
 		runErr = c.runGuarded(ctx, res, progress)
@@ -108,7 +109,7 @@ func (c *Collector) start(ctx context.Context, res *Result, progress func(string
 			return err
 		}
 	}
-	return writeMarker(ctx, c.Driver, runMarker{Run: runID(res.StartedAt), Trigger: res.Trigger, StartedAt: res.StartedAt, Phase: phaseStarting})
+	return c.tolerateFull(res, writeMarker(ctx, c.Driver, runMarker{Run: runID(res.StartedAt), Trigger: res.Trigger, StartedAt: res.StartedAt, Phase: phaseStarting}))
 }
 
 // setPhase updates the marker: the phase an interrupted run is reported in.
@@ -204,10 +205,11 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 	if err != nil {
 		return err
 	}
-	inv, candidates, err := c.selectEligible(ctx, progress)
+	sel, err := c.selectEligible(ctx, progress)
 	if err != nil {
 		return err
 	}
+	candidates := sel.candidates
 	defer func() {
 		// A stale cache would let clients mount or skip blobs that are
 		// gone: failing to drop it fails the run, loudly.
@@ -218,7 +220,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		}
 	}()
 	run := runID(res.StartedAt)
-	if err := writeJournal(ctx, c.Driver, run, candidatePaths(candidates)); err != nil {
+	if err := c.tolerateFull(res, writeJournal(ctx, c.Driver, run, candidatePaths(candidates))); err != nil {
 		return err
 	}
 	verb := "deleting"
@@ -232,7 +234,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		Now:            c.Now,
 		DeleteUntagged: true,
 		Progress:       progress,
-		Repositories:   keptRepositories(inv, candidates),
+		Repositories:   sel.kept,
 		Removal:        removal,
 		Fault:          c.Fault,
 		Blobs:          blobs,
@@ -296,22 +298,6 @@ func (c *Collector) enterReadOnly(ctx context.Context, res *Result, progress fun
 	return release, nil
 }
 
-// selectEligible lists storage then the cluster and picks the eligible repositories.
-func (c *Collector) selectEligible(ctx context.Context, progress func(string)) (*storage.Inventory, []Candidate, error) {
-	progress("listing repositories in storage")
-	inv, err := storage.ListRepositories(ctx, c.Driver)
-	if err != nil {
-		return nil, nil, err
-	}
-	progress(fmt.Sprintf("found %d cvi, %d vi, %d vd repositories; listing resources in the cluster",
-		inv.Count(naming.KindCVI), inv.Count(naming.KindVI), inv.Count(naming.KindVD)))
-	live, err := c.listCluster(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return inv, Eligible(inv, live, c.Settings.RegistryHost), nil
-}
-
 // finish fills the outcome, the space figures and the message.
 func (c *Collector) finish(ctx context.Context, res *Result, runErr error) {
 	res.FinishedAt = c.now()
@@ -322,20 +308,6 @@ func (c *Collector) finish(ctx context.Context, res *Result, runErr error) {
 		res.Result = ResultFail
 		res.Error = runErr.Error()
 		res.Message = "Garbage collection failed: " + runErr.Error() + ". " + res.Message
-	}
-}
-
-// serialized wraps progress so that its calls never overlap: the removal
-// and the sweep report from their own goroutines.
-func serialized(progress func(string)) func(string) {
-	if progress == nil {
-		return func(string) {}
-	}
-	var mu sync.Mutex
-	return func(line string) {
-		mu.Lock()
-		defer mu.Unlock()
-		progress(line)
 	}
 }
 
@@ -366,7 +338,11 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		return nil, err
 	}
 	fsRoot, _ := storage.FilesystemRoot(cfg)
-	objects, _, err := storage.NewObjectDeleter(cfg)
+	if live != nil {
+		// Room for the first run on a volume that fills up (reserve.go).
+		_ = EnsureReserve(fsRoot)
+	}
+	objects, _, err := storage.NewObjectDeleter(driver)
 	if err != nil {
 		return nil, err
 	}

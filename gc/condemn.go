@@ -65,11 +65,16 @@ func (s *sweeper) condemn(ctx context.Context) []condemnedBlob {
 			st.BlobsKeptRecent++
 			continue
 		}
+		// Read inside the window: no commit can move a link or a tag
+		// between this decision and the publication of the set.
+		if s.keepUploading(ctx, d) {
+			continue
+		}
 		out = append(out, condemnedBlob{digest: d, size: fi.size, links: s.layerLinks[d]})
 		bytes += fi.size
 	}
-	s.progress(fmt.Sprintf("sweep: %d blobs, %d referenced, %d condemned (%s), %d kept within the grace period; %d untagged manifests condemned",
-		st.BlobsTotal, st.BlobsMarked, len(out), units.FormatBytes(uint64(bytes)), st.BlobsKeptRecent, len(s.deletions)))
+	s.progress(fmt.Sprintf("sweep: %d blobs, %d referenced, %d condemned (%s), %d kept within the grace period, %d kept for imports in progress; %d untagged manifests condemned",
+		st.BlobsTotal, st.BlobsMarked, len(out), units.FormatBytes(uint64(bytes)), st.BlobsKeptRecent, st.BlobsKeptUploading, len(s.deletions)))
 	return out
 }
 

@@ -137,17 +137,16 @@ func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(
 // markAhead lists the repositories and the cluster and marks every
 // repository that stays, before the window.
 func (c *Collector) markAhead(ctx context.Context, progress func(string), blobs *BlobList) (*markedAhead, error) {
-	inv, candidates, err := c.selectEligible(ctx, progress)
+	sel, err := c.selectEligible(ctx, progress)
 	if err != nil {
 		return nil, err
 	}
 	s := newSweeper(c.Driver, c.sweepOptions(progress, blobs))
 	progress("marking ahead of the read-only window")
-	kept := keptRepositories(inv, candidates)
-	if err := s.markAll(ctx, kept); err != nil {
+	if err := s.markAll(ctx, sel.kept); err != nil {
 		return nil, fmt.Errorf("mark and sweep: nothing deleted: %w", err)
 	}
-	ahead := &markedAhead{sweeper: s, inv: inv, candidates: candidates, kept: kept}
+	ahead := &markedAhead{sweeper: s, inv: sel.inv, candidates: sel.candidates, kept: sel.kept}
 	if err := c.listCandidates(ctx, ahead); err != nil {
 		return nil, fmt.Errorf("listing the repositories to remove: nothing deleted: %w", err)
 	}

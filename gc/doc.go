@@ -45,6 +45,35 @@
 // ends, so deleting the trash at any time later changes nothing a client
 // can see.
 //
+// # Imports in progress
+//
+// An import commits its blobs, then writes its manifest and tag in one
+// request. Between the two no manifest references the blobs, so the mark
+// does not keep them; a run then would take them from under the import,
+// whose manifest is refused (MANIFEST_BLOB_UNKNOWN). Whatever the grace
+// period, a run deletes no blob that a repository that stays links by a
+// link written no earlier than the repository's tags last moved, within
+// UploadingAge (uploading.go); the repository of a live resource is marked
+// even before its first manifest, when storage does not list it yet
+// (select.go).
+//
+// Why this is safe. (1) Committing or mounting a blob writes the
+// repository's layer link, so until the import's last request its blobs
+// are linked no earlier than the tag moved; that request moves the tag and
+// references them at once, and writes in flight are drained before any
+// decision, so no decision sees the tag moved without the manifest. (2)
+// The check is made where the deletions are decided, with writes drained
+// and refused: inside the window (mark and sweep in the window; condemn in
+// the deferred run). A commit before the mark ahead scanned the repository
+// is in that scan, one after it makes the repository written and marked
+// again inside the window, and link and tag times are read inside the
+// window. (3) A commit after the decision either writes a blob the listing
+// did not see (not condemned) or writes condemned content again, which
+// resurrects it (registry.Condemned); in the window modes it writes after
+// the deletion. What it keeps: the blobs of an import that never wrote its
+// manifest, until its repository's tag moves (the next import succeeds) or
+// UploadingAge passes, or the resource goes.
+//
 // # Crash safety
 //
 // A run keeps a marker (/dvcr/gc/running.json, with its phase) and, before

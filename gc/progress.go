@@ -38,3 +38,17 @@ func (p *phaseProgress) add(n int) {
 		p.fn(fmt.Sprintf("%s: %d/%d %s", p.phase, p.done, p.total, p.unit))
 	}
 }
+
+// serialized wraps progress so that its calls never overlap: the removal
+// and the sweep report from their own goroutines.
+func serialized(progress func(string)) func(string) {
+	if progress == nil {
+		return func(string) {}
+	}
+	var mu sync.Mutex
+	return func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		progress(line)
+	}
+}

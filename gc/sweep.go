@@ -107,6 +107,9 @@ type SweepStats struct {
 	BlobsMarked      int `json:"blobsMarked"`      // blobs found in storage and referenced by a kept manifest
 	BlobsDeleted     int `json:"blobsDeleted"`
 	BlobsKeptRecent  int `json:"blobsKeptRecent"` // unreferenced but within the grace period
+	// BlobsKeptUploading are unreferenced blobs an import in progress
+	// committed, whose manifest has not arrived yet (uploading.go).
+	BlobsKeptUploading int `json:"blobsKeptUploading,omitempty"`
 	// BlobsKeptLinked are unreferenced blobs kept because a repository of
 	// the Removal that links them was not removed.
 	BlobsKeptLinked int `json:"blobsKeptLinked,omitempty"`
@@ -173,6 +176,7 @@ type sweeper struct {
 	marked      map[digest.Digest]struct{}
 	recentLinks map[digest.Digest]struct{} // blobs linked into a repository within the grace period
 	layerLinks  map[digest.Digest][]string // layer link directories, by blob
+	tagsMoved   map[string]time.Time       // repository directory -> when its tags last moved (uploading.go)
 	deletions   []sweepDeletion
 
 	// removal runs alongside; see removal.go.
@@ -199,6 +203,7 @@ func newSweeper(driver storagedriver.StorageDriver, opts SweepOptions) *sweeper 
 		marked:      make(map[digest.Digest]struct{}),
 		recentLinks: make(map[digest.Digest]struct{}),
 		layerLinks:  make(map[digest.Digest][]string),
+		tagsMoved:   make(map[string]time.Time),
 	}
 	if opts.DeleteFiles != nil && opts.Discard == nil && !opts.DryRun {
 		s.batch = &blobBatch{}

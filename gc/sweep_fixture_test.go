@@ -38,8 +38,13 @@ type sweepFixture struct {
 
 func newSweepFixture(t *testing.T) *sweepFixture {
 	t.Helper()
+	return newSweepFixtureAt(t, t.TempDir())
+}
+
+// newSweepFixtureAt is newSweepFixture with its storage root at dir.
+func newSweepFixtureAt(t *testing.T, dir string) *sweepFixture {
+	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
 	driver, err := filesystem.FromParameters(map[string]any{"rootdirectory": dir})
 	if err != nil {
 		t.Fatal(err)
@@ -215,9 +220,9 @@ type sweepCase struct {
 	run  func(t *testing.T, f *sweepFixture)
 }
 
-// later is a clock a minute ahead: everything written by the test is older
-// than a zero grace period.
-func later() time.Time { return time.Now().Add(time.Minute) }
+// later is a clock past every protection of a fresh fixture: a grace
+// period of 0 and an import's UploadingAge.
+func later() time.Time { return time.Now().Add(UploadingAge + time.Minute) }
 
 func sweepCheckAbort(t *testing.T, f *sweepFixture, repo string, d digest.Digest) {
 	t.Helper()

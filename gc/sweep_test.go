@@ -118,7 +118,7 @@ var runCases = []sweepCase{
 				sweepCheckFiles(t, before, f.files())
 			}
 			// Untagged and old: ignored, left alone.
-			stats, err := f.sweep(SweepOptions{DeleteUntagged: true, GracePeriod: time.Minute})
+			stats, err := f.sweep(SweepOptions{DeleteUntagged: true, GracePeriod: time.Minute, Now: later})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,7 +48,7 @@ func repositoryArg(k kindInfo, key types.NamespacedName) string {
 	return string(k.kind) + "/" + key.Namespace + "/" + key.Name
 }
 
-// finishImport writes Ready or Failed.
+// finishImport writes Ready, Failed, or Provisioning with the retry.
 func (c *Controller) finishImport(k kindInfo, key types.NamespacedName, j *job, res *importer.Result, err error, start time.Time, sourceUID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), finalWriteTimeout)
 	defer cancel()
@@ -67,11 +67,12 @@ func (c *Controller) finishImport(k kindInfo, key types.NamespacedName, j *job, 
 	}
 	wait := c.retries.failed(j.uid, j.gen, permanent(err))
 	msg := failureMessage(err, wait)
+	reason := v1alpha2.ReasonProvisioningFailed
 	werr := c.patchStatus(ctx, k, key, j.uid, func(obj v1alpha2.Image) {
-		failedStatus(obj, v1alpha2.ReasonProvisioningFailed, msg, j.gen)
+		reason = attemptFailedStatus(obj, err, msg, j.gen)
 	})
 	c.logWriteError(key, werr)
-	c.recorder.Event(target, corev1.EventTypeWarning, v1alpha2.ReasonProvisioningFailed, msg)
+	c.recorder.Event(target, corev1.EventTypeWarning, reason, msg)
 }
 
 func (c *Controller) logWriteError(key types.NamespacedName, err error) {

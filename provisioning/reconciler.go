@@ -55,8 +55,8 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if j := r.c.jobs.get(key); j != nil {
 		if j.uid == obj.GetUID() && j.gen == obj.GetGeneration() {
-			// Running; it reports for itself. Its last status write (Failed,
-			// to be retried) comes before it frees its slot, so the event of
+			// Running; it reports for itself. Its last status write (Failed or
+			// Provisioning, to be retried) comes before it frees its slot, so the event of
 			// that write finds it still here: look again later.
 			return ctrl.Result{RequeueAfter: runningWait}, nil
 		}
@@ -82,10 +82,10 @@ func (r *reconciler) startImport(ctx context.Context, key objectKey, obj v1alpha
 	case errors.Is(err, errSourceNotReady):
 		return ctrl.Result{RequeueAfter: sourceWait}, r.pending(ctx, nn, obj, v1alpha2.ReasonSourceNotReady, err.Error())
 	case err != nil:
-		r.c.retries.failed(obj.GetUID(), obj.GetGeneration(), permanent(err))
-		msg := failureMessage(err, 0)
-		return ctrl.Result{}, r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
-			failedStatus(o, v1alpha2.ReasonProvisioningFailed, msg, o.GetGeneration())
+		wait := r.c.retries.failed(obj.GetUID(), obj.GetGeneration(), permanent(err))
+		msg := failureMessage(err, wait)
+		return ctrl.Result{RequeueAfter: wait}, r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
+			attemptFailedStatus(o, err, msg, o.GetGeneration())
 		})
 	}
 	j, jctx, ok := r.c.jobs.start(r.c.mgrContext(), key, obj.GetUID(), obj.GetGeneration(), true)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/importer/diskformat"
+	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/importer/source"
 	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/provisioning/v1alpha2"
@@ -187,6 +188,25 @@ func permanent(err error) bool {
 		diskformat.ErrExtentFile, diskformat.ErrAmbiguous, diskformat.ErrTruncated, diskformat.ErrCorrupt, diskformat.ErrEmpty,
 		source.ErrUnsupportedScheme, source.ErrNoDiskFile,
 	} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// needsPerson tells failures that leave the image Failed: a person must
+// act (fix the spec, the source, the credentials, or free space in DVCR)
+// before it can be Ready. Retrying may still help once they have (a file
+// put in place, space freed), so only the permanent ones are not retried.
+// The others — network errors, 5xx, DVCR read-only for a collection, a
+// manifest refused because a collection took a blob — are transient: the
+// image stays Provisioning and the import is retried.
+func needsPerson(err error) bool {
+	if permanent(err) {
+		return true
+	}
+	for _, e := range []error{source.ErrNotFound, source.ErrUnauthorized, registryclient.ErrStorageFull, registryclient.ErrUnauthorized, registryclient.ErrNotFound} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -129,3 +129,27 @@ func failedStatus(obj v1alpha2.Image, reason, msg string, gen int64) {
 	st.DownloadSpeed = nil
 	setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionFalse, reason, msg)
 }
+
+// retryingStatus fills the status of an attempt that failed for a reason
+// that passes (failureMessage says when the next one starts): the image is
+// still being provisioned, nobody has to act. The next attempt starts over,
+// so the progress does too.
+func retryingStatus(obj v1alpha2.Image, msg string, gen int64) {
+	st := obj.ImageStatus()
+	st.Phase = v1alpha2.PhaseProvisioning
+	st.Progress = formatProgress(0)
+	st.ObservedGeneration = gen
+	st.DownloadSpeed = nil
+	setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionFalse, v1alpha2.ReasonProvisioningRetrying, msg)
+}
+
+// attemptFailedStatus writes a failed attempt: Failed when a person must
+// act, else Provisioning with the retry. It returns the Ready reason.
+func attemptFailedStatus(obj v1alpha2.Image, err error, msg string, gen int64) string {
+	if needsPerson(err) {
+		failedStatus(obj, v1alpha2.ReasonProvisioningFailed, msg, gen)
+		return v1alpha2.ReasonProvisioningFailed
+	}
+	retryingStatus(obj, msg, gen)
+	return v1alpha2.ReasonProvisioningRetrying
+}

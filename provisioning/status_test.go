@@ -9,6 +9,7 @@ import (
 
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/importer/diskformat"
+	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/importer/source"
 	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
@@ -33,18 +34,28 @@ func TestProgressFormat(t *testing.T) {
 	}
 }
 
+// TestFailureClassification: what a failed attempt says and which phase it
+// leaves: Failed only when a person must act, Provisioning (reason
+// ProvisioningRetrying, "retrying in ...") when the failure passes.
 func TestFailureClassification(t *testing.T) {
+	blobTaken := &registryclient.APIError{Method: "PUT", Path: "/v2/cvi/x/manifests/latest", Status: 400, Codes: []string{"MANIFEST_BLOB_UNKNOWN"}}
+	full := &registryclient.APIError{Method: "PATCH", Path: "/v2/cvi/x/blobs/uploads/u", Status: 507, Detail: "DVCR storage is full: 0B free of 64.0MiB; run garbage collection or enlarge the volume"}
 	cases := []struct {
 		err       error
 		permanent bool
+		phase     v1alpha2.Phase
 		says      string
 	}{
-		{fmt.Errorf("x: %w", diskformat.ErrBackingFile), true, "Fix the source or the spec"},
-		{fmt.Errorf("x: %w", importer.ErrChecksumMismatch), true, "checksum"},
-		{fmt.Errorf("x: %w", errBadSpec), true, "Fix the source or the spec"},
-		{fmt.Errorf("x: %w", source.ErrNotFound), false, "Check that the source exists"},
-		{fmt.Errorf("x: %w", source.ErrUnauthorized), false, "imagePullSecret"},
-		{errors.New("connection refused"), false, "retrying in 20s"},
+		{fmt.Errorf("x: %w", diskformat.ErrBackingFile), true, v1alpha2.PhaseFailed, "Fix the source or the spec"},
+		{fmt.Errorf("x: %w", importer.ErrChecksumMismatch), true, v1alpha2.PhaseFailed, "checksum"},
+		{fmt.Errorf("x: %w", errBadSpec), true, v1alpha2.PhaseFailed, "Fix the source or the spec"},
+		{fmt.Errorf("x: %w", source.ErrNotFound), false, v1alpha2.PhaseFailed, "Check that the source exists"},
+		{fmt.Errorf("x: %w", source.ErrUnauthorized), false, v1alpha2.PhaseFailed, "imagePullSecret"},
+		{fmt.Errorf("pushing: %w", full), false, v1alpha2.PhaseFailed, "run garbage collection or enlarge the volume"},
+		{errors.New("connection refused"), false, v1alpha2.PhaseProvisioning, "retrying in 20s"},
+		{fmt.Errorf("x: %w", source.ErrTransfer), false, v1alpha2.PhaseProvisioning, "retrying in 20s"},
+		{fmt.Errorf("x: %w", registryclient.ErrUnavailable), false, v1alpha2.PhaseProvisioning, "retrying in 20s"},
+		{fmt.Errorf("writing the manifest: %w", blobTaken), false, v1alpha2.PhaseProvisioning, "MANIFEST_BLOB_UNKNOWN"},
 	}
 	for _, c := range cases {
 		t.Run(c.err.Error(), func(t *testing.T) {
@@ -58,6 +69,19 @@ func TestFailureClassification(t *testing.T) {
 			msg := failureMessage(c.err, wait)
 			if !strings.Contains(msg, c.says) || (c.permanent && strings.Contains(msg, "retrying")) {
 				t.Errorf("message %q", msg)
+			}
+			obj := &v1alpha2.ClusterVirtualImage{}
+			obj.Status.Progress = "66.5%"
+			reason := attemptFailedStatus(obj, c.err, msg, 1)
+			if obj.Status.Phase != c.phase {
+				t.Errorf("phase %s, want %s", obj.Status.Phase, c.phase)
+			}
+			want := map[bool]string{true: v1alpha2.ReasonProvisioningFailed, false: v1alpha2.ReasonProvisioningRetrying}[c.phase == v1alpha2.PhaseFailed]
+			if reason != want || obj.Status.Conditions[0].Reason != want || obj.Status.Conditions[0].Message != msg {
+				t.Errorf("Ready condition %+v (returned %s), want reason %s", obj.Status.Conditions, reason, want)
+			}
+			if c.phase == v1alpha2.PhaseProvisioning && obj.Status.Progress != "0.0%" {
+				t.Errorf("progress %s on a retry, want 0.0%% (the next attempt starts over)", obj.Status.Progress)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -187,6 +188,9 @@ func (r *receiver) Receive(ctx context.Context, f *os.File, size int64, name str
 		return nil
 	case errors.Is(err, registryclient.ErrUnavailable):
 		return fmt.Errorf("%w: %w", upload.ErrUnavailable, err)
+	case errors.Is(err, registryclient.ErrStorageFull):
+		// The uploader reads why in the answer: the volume is full.
+		return upload.WithStatus(err, http.StatusInsufficientStorage)
 	case permanent(err):
 		r.c.retireToken(r.key)
 		return fmt.Errorf("%w: %w", upload.ErrRefused, err)

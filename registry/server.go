@@ -22,6 +22,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/auth/token"
 
 	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/storage/drivers"
 )
 
@@ -70,6 +71,10 @@ func NewServer(ctx context.Context, cfg *config.Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRegistrySetup, err)
 	}
+	if _, ok := storage.FilesystemRoot(cfg); ok {
+		// Writes failing for lack of space are answered 507 (spaceGuard).
+		driver = storage.WatchSpace(driver)
+	}
 	s.driver = driver
 	appConfig := *cfg.Registry
 	appConfig.Storage = drivers.Share(cfg.Registry.Storage, driver)
@@ -104,6 +109,8 @@ func (s *Server) buildHandler() http.Handler {
 	prefix := s.cfg.Registry.HTTP.Prefix
 	var h http.Handler = http.HandlerFunc(s.serveApp)
 	h = (&condemnedGuard{set: s.condemned, router: v2.RouterWithPrefix(prefix)}).Middleware(h)
+	root, _ := storage.FilesystemRoot(s.cfg)
+	h = (&spaceGuard{root: root, driver: s.driver}).Middleware(h)
 	namer := NewPolicy(true, prefix)
 	s.gate.repository = func(r *http.Request) string {
 		name, _ := namer.repositoryName(r)

@@ -3,15 +3,12 @@ package storage
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
+	"reflect"
 
 	"github.com/aws/aws-sdk-go/aws"
-	"github.com/aws/aws-sdk-go/aws/credentials"
-	"github.com/aws/aws-sdk-go/aws/session"
 	"github.com/aws/aws-sdk-go/service/s3"
-
-	"github.com/dvcr/dvcr/config"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	s3aws "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 )
 
 // MaxDeleteKeys is how many keys one DeleteObjects request takes: a
@@ -25,48 +22,65 @@ const MaxDeleteKeys = 1000
 type ObjectDeleter struct {
 	client *s3.S3
 	bucket string
-	root   string // rootdirectory, without slashes around it
+	driver *s3aws.Driver // forms the keys (rootdirectory)
 }
 
-// NewObjectDeleter builds the deleter from the s3 section of cfg, with the
-// parameters the s3-aws driver reads; ok is false for other drivers.
-func NewObjectDeleter(cfg *config.Config) (d *ObjectDeleter, ok bool, err error) {
-	params, found := cfg.Registry.Storage["s3"]
-	if !found {
+// Unwrapper is a storage driver that decorates another one; the deleter
+// looks through it for the s3-aws driver underneath.
+type Unwrapper interface {
+	Unwrap() storagedriver.StorageDriver
+}
+
+// NewObjectDeleter returns a deleter sharing the s3-aws driver's own S3
+// client: the same credentials (configuration, REGISTRY_STORAGE_S3_* or the
+// AWS environment), endpoint, TLS settings (skipverify, AWS_CA_BUNDLE),
+// signature version, dual-stack, acceleration and user agent, since they
+// are parsed once, by the driver. ok is false for other drivers.
+func NewObjectDeleter(driver storagedriver.StorageDriver) (d *ObjectDeleter, ok bool, err error) {
+	for {
+		u, isWrapper := driver.(Unwrapper)
+		if !isWrapper {
+			break
+		}
+		driver = u.Unwrap()
+	}
+	s3d, isS3 := driver.(*s3aws.Driver)
+	if !isS3 {
 		return nil, false, nil
 	}
-	str := func(key string) string {
-		if v, ok := params[key]; ok && v != nil {
-			return fmt.Sprint(v)
-		}
-		return ""
-	}
-	flag := func(key string, def bool) bool {
-		if b, err := strconv.ParseBool(str(key)); err == nil {
-			return b
-		}
-		return def
-	}
-	awsCfg := aws.NewConfig().WithRegion(str("region")).
-		WithS3ForcePathStyle(flag("forcepathstyle", false)).
-		WithDisableSSL(!flag("secure", true))
-	if endpoint := str("regionendpoint"); endpoint != "" {
-		awsCfg = awsCfg.WithEndpoint(endpoint)
-	}
-	if key := str("accesskey"); key != "" {
-		awsCfg = awsCfg.WithCredentials(credentials.NewStaticCredentials(key, str("secretkey"), str("sessiontoken")))
-	}
-	sess, err := session.NewSession(awsCfg)
+	client, bucket, err := s3Client(s3d)
 	if err != nil {
-		return nil, true, fmt.Errorf("storage.s3: %w", err)
+		return nil, true, err
 	}
-	return &ObjectDeleter{client: s3.New(sess), bucket: str("bucket"), root: strings.Trim(str("rootdirectory"), "/")}, true, nil
+	return &ObjectDeleter{client: client, bucket: bucket, driver: s3d}, true, nil
 }
 
-// key is the object key of a storage driver path, as the s3-aws driver
-// forms it.
-func (d *ObjectDeleter) key(path string) string {
-	return strings.TrimLeft(d.root+"/"+strings.TrimLeft(path, "/"), "/")
+// s3Client reads the client and bucket out of the s3-aws driver, whose
+// implementation is unexported but keeps both in exported fields. A
+// distribution release that renames them fails here, loudly, at start
+// rather than deleting with other settings than the driver's.
+func s3Client(d *s3aws.Driver) (*s3.S3, string, error) {
+	inner := reflect.ValueOf(d.Base.StorageDriver)
+	if inner.Kind() == reflect.Pointer {
+		inner = inner.Elem()
+	}
+	if inner.Kind() != reflect.Struct {
+		return nil, "", fmt.Errorf("storage.s3: reading the s3-aws driver's client: unexpected %s", inner.Type())
+	}
+	client, okClient := fieldValue(inner, "S3").(*s3.S3)
+	bucket, okBucket := fieldValue(inner, "Bucket").(string)
+	if !okClient || client == nil || !okBucket {
+		return nil, "", fmt.Errorf("storage.s3: reading the s3-aws driver's client: %s has no S3 and Bucket fields", inner.Type())
+	}
+	return client, bucket, nil
+}
+
+func fieldValue(v reflect.Value, name string) any {
+	f := v.FieldByName(name)
+	if !f.IsValid() || !f.CanInterface() {
+		return nil
+	}
+	return f.Interface()
 }
 
 // DeleteFiles deletes the files (driver paths of objects, not
@@ -76,7 +90,7 @@ func (d *ObjectDeleter) DeleteFiles(ctx context.Context, paths []string) error {
 		batch := paths[start:min(start+MaxDeleteKeys, len(paths))]
 		ids := make([]*s3.ObjectIdentifier, len(batch))
 		for i, p := range batch {
-			ids[i] = &s3.ObjectIdentifier{Key: aws.String(d.key(p))}
+			ids[i] = &s3.ObjectIdentifier{Key: aws.String(d.driver.S3BucketKey(p))}
 		}
 		resp, err := d.client.DeleteObjectsWithContext(ctx, &s3.DeleteObjectsInput{
 			Bucket: aws.String(d.bucket),

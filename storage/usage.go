@@ -72,6 +72,11 @@ func VolumeUsage(cfg *config.Config) (Usage, error) {
 	if !ok {
 		return Usage{}, ErrUsageUnknown
 	}
+	return volumeUsageAt(root)
+}
+
+// volumeUsageAt is the space of the filesystem holding the directory root.
+func volumeUsageAt(root string) (Usage, error) {
 	var st unix.Statfs_t
 	// An empty registry may not have created its root yet: the space is
 	// that of the volume it will be created on.

@@ -28,6 +28,7 @@ import (
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/storage"
 )
 
 // Options are the flags of `dvcr serve`.
@@ -223,6 +224,12 @@ func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, l
 		// provisioning controller's (workqueue, API client requests) in
 		// controller-runtime's.
 		gatherers := prometheus.Gatherers{prometheus.DefaultGatherer, metrics.Registry, withoutRuntime{ctrlmetrics.Registry}}
+		if root, ok := storage.FilesystemRoot(cfg); ok {
+			// The volume's space, where it has a size (not on S3).
+			space := prometheus.NewRegistry()
+			space.MustRegister(storage.NewSpaceCollector(root))
+			gatherers = append(gatherers, space)
+		}
 		mux.Handle(path, promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
 	}
 	ln, err := net.Listen("tcp", d.Addr)

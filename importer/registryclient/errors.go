@@ -3,6 +3,7 @@ package registryclient
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -18,6 +19,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrUnauthorized: the registry refused the credentials (401/403).
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrStorageFull: the registry's volume has no space for the write
+	// (507 Insufficient Storage); retrying cannot help until space is freed.
+	ErrStorageFull = errors.New("registry storage full")
 )
 
 // APIError is a non-success answer of the registry, with the OCI error
@@ -31,6 +35,10 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
+	if e.Status == http.StatusInsufficientStorage && e.Detail != "" {
+		// DVCR says it in words: what is free and what to do.
+		return e.Detail
+	}
 	msg := fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Status)
 	if len(e.Codes) > 0 {
 		msg += " " + strings.Join(e.Codes, ",")
@@ -56,6 +64,8 @@ func (e *APIError) Unwrap() error {
 		return ErrNotFound
 	case 503:
 		return ErrUnavailable
+	case http.StatusInsufficientStorage:
+		return ErrStorageFull
 	}
 	return nil
 }

@@ -170,6 +170,9 @@ func recoverable(err error) bool {
 	if !errors.As(err, &apiErr) {
 		return true // transport error: the connection dropped
 	}
+	if apiErr.Status == http.StatusInsufficientStorage {
+		return false // the registry released the upload; resending cannot fit
+	}
 	return apiErr.Status == http.StatusRequestedRangeNotSatisfiable || apiErr.Status >= 500
 }
 

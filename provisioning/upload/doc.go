@@ -27,7 +27,8 @@
 //	416  Content-Range does not start at the bytes kept (Upload-Offset tells them)
 //	422  the Receiver refused the image (ErrRefused)
 //	503  GC window (Options.ReadOnly) or ErrUnavailable from the Receiver; Retry-After
-//	507  the spool directory is full (the bytes written so far are kept)
+//	507  the volume is full: the spool file could not grow (the bytes received
+//	     are discarded at once), or the Receiver's import did not fit
 //	500  anything else
 package upload
 

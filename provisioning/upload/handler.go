@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dvcr/dvcr/storage"
 )
 
 // Handler serves /upload/<token>; see the package comment for the protocol.
@@ -167,7 +169,6 @@ func (h *Handler) spoolBody(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	switch {
 	case writeErr != nil:
-		h.keep(w, e, sp)
 		h.writeFailed(w, e, sp, writeErr)
 	case readErr != nil && e.isGone():
 		reply(w, http.StatusNotFound, "upload cancelled: "+msgUnknown)
@@ -196,16 +197,22 @@ func checkRangeEnd(body io.Reader, got, want int64) error {
 	return nil
 }
 
-// writeFailed answers a failure to write the spool file.
+// writeFailed answers a failure to write the spool file. On a full volume
+// the bytes received are released at once: kept, they would hold the space
+// the registry and a garbage collection need.
 func (h *Handler) writeFailed(w http.ResponseWriter, e *entry, sp *spool, err error) {
-	h.opts.Log("upload %s: spool write failed with %d bytes kept: %v", e.fp, sp.kept, err)
-	setOffset(w, sp.kept)
 	if diskFull(err) {
+		h.opts.Log("upload %s: spool write failed with %d bytes received, released: %v", e.fp, sp.kept, err)
+		sp.remove()
+		setOffset(w, 0)
 		reply(w, http.StatusInsufficientStorage, fmt.Sprintf(
-			"no space left in the spool directory %s: %d bytes kept, resume with Content-Range once space is freed",
-			h.opts.SpoolDir, sp.kept))
+			"%v (spool directory %s); the upload was discarded: send it again from the start",
+			storage.NewFullError(h.opts.SpoolDir), h.opts.SpoolDir))
 		return
 	}
+	h.keep(w, e, sp)
+	h.opts.Log("upload %s: spool write failed with %d bytes kept: %v", e.fp, sp.kept, err)
+	setOffset(w, sp.kept)
 	reply(w, http.StatusInternalServerError, fmt.Sprintf("writing the spool file failed: %v", err))
 }
 

@@ -255,7 +255,8 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 // TestDiskFull: a spool file that cannot grow (here /dev/full) gives 507
-// naming the spool directory.
+// saying the storage is full and naming the spool directory; the bytes
+// received are released at once (Upload-Offset 0, no spool file).
 func TestDiskFull(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
@@ -265,9 +266,15 @@ func TestDiskFull(t *testing.T) {
 	if err := os.Symlink("/dev/full", spoolPath(e.spool, token)); err != nil {
 		t.Fatal(err)
 	}
-	st, _, msg := do(t, http.MethodPut, url, make([]byte, 100), map[string]string{"Content-Range": "bytes 0-99/100"})
-	if st != http.StatusInsufficientStorage || !strings.Contains(msg, e.spool) {
-		t.Fatalf("%d %q, want 507 naming %s", st, msg, e.spool)
+	st, hdr, msg := do(t, http.MethodPut, url, make([]byte, 100), map[string]string{"Content-Range": "bytes 0-99/100"})
+	if st != http.StatusInsufficientStorage || !strings.Contains(msg, e.spool) || !strings.HasPrefix(msg, "DVCR storage is full: ") {
+		t.Fatalf("%d %q, want 507 saying the storage is full, naming %s", st, msg, e.spool)
+	}
+	if off := hdr.Get("Upload-Offset"); off != "0" {
+		t.Errorf("Upload-Offset %q, want 0", off)
+	}
+	if _, err := os.Lstat(spoolPath(e.spool, token)); !os.IsNotExist(err) {
+		t.Errorf("spool file kept: %v", err)
 	}
 }
 

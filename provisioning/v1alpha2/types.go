@@ -143,6 +143,7 @@ const (
 	ReasonProvisioning             = "Provisioning"
 	ReasonProvisioningPostponed    = "ProvisioningPostponed"
 	ReasonProvisioningFailed       = "ProvisioningFailed"
+	ReasonProvisioningRetrying     = "ProvisioningRetrying"
 	ReasonWaitForUserUpload        = "WaitForUserUpload"
 	ReasonWaitForUserUploadTimeout = "WaitForUserUploadTimeout"
 	ReasonImageLost                = "ImageLost"

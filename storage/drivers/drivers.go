@@ -9,6 +9,7 @@ package drivers
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 
@@ -49,10 +50,23 @@ func (sharedFactory) Create(_ context.Context, params map[string]any) (storagedr
 	return d, nil
 }
 
+// openMu serializes the swap of http.DefaultClient in Open.
+var openMu sync.Mutex
+
 // Open creates the storage driver the configuration names.
 func Open(ctx context.Context, storage configuration.Storage) (storagedriver.StorageDriver, error) {
 	name := storage.Type()
+	// The AWS SDK behind the s3-aws driver starts from http.DefaultClient
+	// and, with AWS_CA_BUNDLE set, replaces that client's transport by one
+	// trusting the bundle only: every other user of the default client in
+	// the process would lose the system roots. The driver gets a client of
+	// its own instead.
+	openMu.Lock()
+	saved := http.DefaultClient
+	http.DefaultClient = &http.Client{}
 	d, err := factory.Create(ctx, name, storage.Parameters())
+	http.DefaultClient = saved
+	openMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("storage.%s: %w", name, err)
 	}

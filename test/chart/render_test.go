@@ -33,6 +33,7 @@ type rendered struct {
 	PVC            *corev1.PersistentVolumeClaim
 	Secret         *corev1.Secret // htpasswd
 	ServiceMonitor map[string]any
+	PrometheusRule map[string]any
 	Role           *rbacv1.Role
 	RoleBinding    *rbacv1.RoleBinding
 	Ingress        *networkingv1.Ingress
@@ -49,7 +50,7 @@ type rendered struct {
 var (
 	namespaced = map[string]bool{
 		"Deployment": true, "ConfigMap": true, "Service": true, "ServiceAccount": true,
-		"PersistentVolumeClaim": true, "Secret": true, "ServiceMonitor": true,
+		"PersistentVolumeClaim": true, "Secret": true, "ServiceMonitor": true, "PrometheusRule": true,
 		"Role": true, "RoleBinding": true, "Ingress": true, "PodDisruptionBudget": true,
 	}
 	clusterScoped = map[string]bool{"ClusterRole": true, "ClusterRoleBinding": true, "CustomResourceDefinition": true}
@@ -104,6 +105,9 @@ func render(t testing.TB, args ...string) *rendered {
 	}
 	if has(r.Objects, "ServiceMonitor") {
 		r.ServiceMonitor = find(t, r.Objects, "ServiceMonitor").Generic
+	}
+	if has(r.Objects, "PrometheusRule") {
+		r.PrometheusRule = find(t, r.Objects, "PrometheusRule").Generic
 	}
 	if has(r.Objects, "Role") {
 		r.Role = decode[rbacv1.Role](t, r.Objects, "Role")

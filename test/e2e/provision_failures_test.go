@@ -7,13 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
-// TestProvisionFailures: HTTP sources that cannot give an image end Failed
-// with a message naming the cause. An unreachable server and a 404 are
-// retried (the message says so); a checksum mismatch and a refused image
-// are not: the image stays Failed and the source is not asked again.
+// TestProvisionFailures: HTTP sources that cannot give an image say why.
+// An unreachable server is a failure that passes: the image stays
+// Provisioning (reason ProvisioningRetrying, never Failed) and is retried.
+// A 404 needs a person: Failed, retried still (the message says so); a
+// checksum mismatch and a refused image are Failed and not retried: the
+// source is not asked again.
 func TestProvisionFailures(t *testing.T) {
 	e := newProvEnv(t, "")
 	web := newFileServer(t, 0)
@@ -27,8 +31,9 @@ func TestProvisionFailures(t *testing.T) {
 		name, file, url, checksum string
 		want                      []string
 		retried                   bool
+		phase, reason             string
 	}{
-		{name: "unreachable", url: "http://" + closedPort(t) + "/disk.qcow2", want: []string{"connection refused"}, retried: true},
+		{name: "unreachable", url: "http://" + closedPort(t) + "/disk.qcow2", want: []string{"connection refused"}, retried: true, phase: "Provisioning", reason: "ProvisioningRetrying"},
 		{name: "not-found", url: web.URL + "/missing.qcow2", file: "missing.qcow2", want: []string{"404", "Check that the source exists"}, retried: true},
 		{name: "checksum", file: "good.qcow2", checksum: strings.Repeat("0", 64), want: []string{"checksum mismatch", "sha256"}},
 		{name: "backing-file", file: "child.qcow2", want: []string{"backing file", "base.qcow2"}},
@@ -48,11 +53,18 @@ func TestProvisionFailures(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			obj := e.waitPhase(t, "", c.name, "Failed", time.Minute)
-			reason, msg := condition(obj, "Ready")
-			if reason != "ProvisioningFailed" {
-				t.Errorf("Ready reason %q, want ProvisioningFailed", reason)
+			phase, want := "Failed", "ProvisioningFailed"
+			if c.phase != "" {
+				phase, want = c.phase, c.reason
 			}
+			obj := e.waitFor(t, "", c.name, phase+" with reason "+want, time.Minute, func(o *unstructured.Unstructured) bool {
+				if p := status(o, "phase"); p == "Failed" && phase != "Failed" {
+					t.Fatalf("%s: Failed for a failure that passes: %s", c.name, conditions(o))
+				}
+				reason, _ := condition(o, "Ready")
+				return status(o, "phase") == phase && reason == want
+			})
+			_, msg := condition(obj, "Ready")
 			for _, w := range c.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("Ready message does not say %q: %s", w, msg)

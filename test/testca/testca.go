@@ -91,6 +91,27 @@ func (ca CA) WritePEM(t testing.TB) string {
 	return path
 }
 
+// WriteServerFiles writes the server certificate and its key as PEM files
+// in a temporary directory, for a server that takes --cert and --key.
+func (ca CA) WriteServerFiles(t testing.TB) (certFile, keyFile string) {
+	t.Helper()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(ca.Server.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Server.Certificate[0]})
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
 // StartTLS serves h over TLS with the CA's server certificate on 127.0.0.1
 // until the test ends.
 func (ca CA) StartTLS(t testing.TB, h http.Handler) *httptest.Server {

@@ -22,6 +22,7 @@ storage:
     secure: {{ not (hasPrefix "http://" $s3.endpoint) }}
     forcepathstyle: {{ $s3.forcePathStyle }}
     v4auth: true
+    skipverify: {{ $s3.skipVerify }}
     {{- with $s3.rootDirectory }}
     rootdirectory: {{ . | quote }}
     {{- end }}

@@ -65,6 +65,16 @@ Paths inside the container.
 {{- define "dvcr.runDir" -}}/var/run/dvcr{{- end -}}
 {{- define "dvcr.authDir" -}}/auth{{- end -}}
 {{- define "dvcr.tlsDir" -}}/etc/dvcr/tls{{- end -}}
+{{- define "dvcr.s3CADir" -}}/etc/dvcr/s3-ca{{- end -}}
+
+{{/*
+"true" when the S3 endpoint's CA bundle is mounted (storage type S3 and a
+Secret or ConfigMap named).
+*/}}
+{{- define "dvcr.s3CABundle" -}}
+{{- $ca := .Values.dvcr.storage.s3.caBundle -}}
+{{- if and (eq .Values.dvcr.storage.type "S3") (or $ca.secretName $ca.configMapName) }}true{{ end -}}
+{{- end -}}
 
 {{/*
 Name of the Secret holding the htpasswd file, and whether the chart owns it.
@@ -109,6 +119,10 @@ Checks of values the schema cannot express; each message names the values.
 {{- end -}}
 {{- if and .Values.monitoring.serviceMonitor.enabled (not .Values.dvcr.metrics.enabled) -}}
   {{- fail "monitoring.serviceMonitor.enabled: needs dvcr.metrics.enabled=true" -}}
+{{- end -}}
+{{- $ca := .Values.dvcr.storage.s3.caBundle -}}
+{{- if and $ca.secretName $ca.configMapName -}}
+  {{- fail "dvcr.storage.s3.caBundle: give secretName or configMapName, not both" -}}
 {{- end -}}
 {{- if and (gt (int .Values.replicas) 1) (ne .Values.dvcr.storage.type "S3") -}}
   {{- fail (printf "replicas: %d replicas need dvcr.storage.type=S3 (a %s volume serves one pod); see the README on moving from a PVC to S3" (int .Values.replicas) .Values.dvcr.storage.type) -}}
