@@ -42,8 +42,15 @@ start_namespace() {
 		sh -c "echo \$\$ >'${anchor_pid_file}'; exec sleep infinity" </dev/null >/dev/null 2>&1 &
 	wait_until 10 "the namespace anchor" anchor_pid
 	# A private /run: containerd's socket where cAdvisor looks for it, and
-	# nothing of the host's /run touched.
+	# nothing of the host's /run touched. The host's resolver is hidden: a
+	# name looked up in the namespace goes to its own loopback, never to a
+	# nameserver of the host's network; the node's name is in its hosts file.
+	mkdir -p "${state}/etc"
+	echo "# the test node has no DNS (docs/cluster.md)" >"${state}/etc/resolv.conf"
+	printf '127.0.0.1 localhost\n%s %s\n' "${node_ip}" "${node_name}" >"${state}/etc/hosts"
 	in_ns sh -euc "
+		mount --bind '${state}/etc/resolv.conf' /etc/resolv.conf
+		mount --bind '${state}/etc/hosts' /etc/hosts
 		mount -t tmpfs -o mode=0755 tmpfs /run
 		ip link set lo up
 		ip link add node0 type veth peer name node0-peer
@@ -72,7 +79,8 @@ start_control_plane() {
 		--service-cluster-ip-range="${service_cidr}" --allow-privileged=true \
 		--kubelet-client-certificate="${pki}/apiserver-kubelet-client.crt" \
 		--kubelet-client-key="${pki}/apiserver-kubelet-client.key" \
-		--kubelet-certificate-authority="${pki}/ca.crt"
+		--kubelet-certificate-authority="${pki}/ca.crt" \
+		--kubelet-preferred-address-types=InternalIP
 	wait_until 120 kube-apiserver in_ns kubectl get --raw /readyz
 	daemon kube-controller-manager kube-controller-manager \
 		--kubeconfig="${pki}/controller-manager.kubeconfig" \

@@ -27,6 +27,7 @@ func TestNode(t *testing.T) {
 		{"GCThroughKubectlExec", testGCThroughKubectlExec},
 		{"PodDeletedKeepsImages", testPodDeletedKeepsImages},
 		{"UpgradeWithSchedule", testUpgradeWithSchedule},
+		{"ReplicasOnS3", testReplicasOnS3},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.fn) {

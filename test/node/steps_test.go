@@ -40,7 +40,7 @@ spec:
 	measure(t, "pod_rss_idle_bytes", float64(idle))
 	measure(t, "pod_rss_peak_during_1gib_import_bytes", float64(peak))
 
-	progress := regexp.MustCompile(`^` + bigImage + `\s+Provisioning\s+.*\b(\d+(\.\d)?)%`)
+	progress := regexp.MustCompile(`^` + bigImage + `\s+Provisioning\s.*?\s(\d+(\.\d+)?)%`)
 	var seen []string
 	for _, l := range lines {
 		if m := progress.FindStringSubmatch(l); m != nil && m[1] != "0" && m[1] != "0.0" && m[1] != "100" {
@@ -143,13 +143,18 @@ func testPodDeletedKeepsImages(t *testing.T) {
 		}
 		return nil
 	})
+	kubectl(t, "-n", ns, "rollout", "status", "deploy/dvcr", "--timeout=180s")
 	for _, repo := range []string{"cvi/uploaded", "vi/project/copy"} {
-		code := run(t, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-			"-H", "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
-			"http://"+serviceIP(t)+"/v2/"+repo+"/manifests/latest")
-		if code != "200" {
-			t.Errorf("GET /v2/%s/manifests/latest after the pod was replaced: %s", repo, code)
-		}
+		// The Service follows the new pod once kube-proxy has its endpoint.
+		eventually(t, time.Minute, "GET /v2/"+repo+"/manifests/latest after the pod was replaced", func() error {
+			code, _ := tryRun(t, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+				"-H", "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+				"http://"+serviceIP(t)+"/v2/"+repo+"/manifests/latest")
+			if code != "200" {
+				return fmt.Errorf("HTTP %s", code)
+			}
+			return nil
+		})
 	}
 }
 
