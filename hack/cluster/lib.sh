@@ -27,8 +27,9 @@ service_cidr="10.96.0.0/24"
 api_service_ip="10.96.0.1"
 api_port=6443
 # The cgroup parent of everything the node runs, inside the memory cgroup this
-# session was given, so that pods are accounted where the session is.
-cgroup_root="$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup | sed 's:/*$::')/dvcr-node"
+# session was given, so that pods are accounted where the session is; named
+# after the state directory, so that two checkouts' nodes never share one.
+cgroup_root="$(awk -F: '$2 == "memory" { print $3 }' /proc/self/cgroup | sed 's:/*$::')/dvcr-node-$(echo "${state}" | cksum | cut -d' ' -f1)"
 
 export KUBECONFIG="${state}/pki/admin.kubeconfig"
 

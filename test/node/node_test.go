@@ -28,6 +28,7 @@ func TestNode(t *testing.T) {
 		{"PodDeletedKeepsImages", testPodDeletedKeepsImages},
 		{"UpgradeWithSchedule", testUpgradeWithSchedule},
 		{"ReplicasOnS3", testReplicasOnS3},
+		{"BadInput", testBadInput},
 	}
 	for _, s := range steps {
 		if !t.Run(s.name, s.fn) {

@@ -80,6 +80,8 @@ func testReplicasOnS3(t *testing.T) {
 		return nil
 	})
 	assertPulls(t, "cvi/on-s3", 64<<20)
+	// While versitygw still runs:
+	t.Run("BadUpgradeKeepsServing", testBadUpgradeKeepsServing)
 }
 
 // leaseHolder is the replica holding the Lease dvcr-leader.
