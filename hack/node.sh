@@ -49,15 +49,11 @@ mkdir -p "${out}"
 rm -f "${stamp}"
 start=${SECONDS}
 
-minor="$(echo "${kube_version}" | cut -d. -f2)"
-kube_ldflags="-s -w"
-kube_ldflags+=" -X k8s.io/component-base/version.gitVersion=${kube_version}"
-kube_ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
-kube_ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor}"
-kube_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+source "${root}/hack/kube-ldflags.sh"
+ldflags="$(kube_ldflags "${kube_version}")"
 for cmd in kubelet kube-controller-manager kube-scheduler kube-proxy; do
 	t=${SECONDS}
-	(cd "${tools}" && go build -trimpath -ldflags "${kube_ldflags}" \
+	(cd "${tools}" && go build -trimpath -ldflags "${ldflags}" \
 		-o "${out}/${cmd}" "k8s.io/kubernetes/cmd/${cmd}")
 	echo "node: ${cmd} ${kube_version} built in $((SECONDS - t))s"
 done

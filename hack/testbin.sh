@@ -43,15 +43,8 @@ mkdir -p "${out}"
 rm -f "${stamp}"
 start=${SECONDS}
 
-# /version of a kube-apiserver built outside the Kubernetes release tooling
-# reports v0.0.0-master; clients that check the server version expect the
-# real one, so stamp it the way the release build does.
-minor="$(echo "${kube_version}" | cut -d. -f2)"
-ldflags="-s -w"
-ldflags+=" -X k8s.io/component-base/version.gitVersion=${kube_version}"
-ldflags+=" -X k8s.io/component-base/version.gitMajor=1"
-ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor}"
-ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+source "${root}/hack/kube-ldflags.sh"
+ldflags="$(kube_ldflags "${kube_version}")"
 
 echo "testbin: building kube-apiserver ${kube_version} (several minutes on a fresh machine)"
 t=${SECONDS}

@@ -38,10 +38,12 @@ YAML
 
 # install_dvcr runs README.md's install commands, unless the release exists.
 install_dvcr() {
+	local t=${SECONDS}
 	if in_ns helm status dvcr -n "${release_namespace}" >/dev/null 2>&1; then
 		echo "cluster: release dvcr already installed"
 	else
 		(cd "${root}" && in_ns helm install dvcr charts/dvcr -n "${release_namespace}" --create-namespace)
 	fi
 	in_ns kubectl -n "${release_namespace}" rollout status deploy/dvcr --timeout=300s
+	echo "cluster: DVCR Ready $((SECONDS - t))s after helm install"
 }
