@@ -18,8 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// rootfs holds /etc/passwd and /etc/group of the image; the Dockerfile
-// copies the same files.
+// rootfs holds /etc/passwd and /etc/group of the image.
 //
 //go:embed rootfs/etc/passwd rootfs/etc/group
 var rootfs embed.FS
