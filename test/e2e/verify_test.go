@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -198,4 +199,37 @@ func TestVerifyOnS3(t *testing.T) {
 	damage(t, e.blobData(shared), flipByte)
 	r, res := e.verify(t)
 	wantProblems(t, r, res, shared, verify.ProblemCorrupt, "cvi/alpha", "vd/prod/shared")
+}
+
+// TestVerifySchedule: dvcr serve verifies on dvcr.verify.schedule, records
+// the results (verify status) and exports them as metrics.
+func TestVerifySchedule(t *testing.T) {
+	e := newVerifyEnv(t, dvcrtest.ServerOptions{Debug: true, DVCR: "  verify:\n    schedule: \"@every 1s\"\n"},
+		func(s *dvcrtest.Server) string { return s.DataDir })
+	waitScheduled := func(result string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			st := dvcrtest.MustCleaner(t, "--config", e.srv.ConfigPath, "verify", "status", "-o", "json")
+			var recs []verify.Result
+			_ = json.Unmarshal([]byte(st.Stdout), &recs)
+			if len(recs) > 0 && recs[0].Trigger == "schedule" && recs[0].Result == result {
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		t.Fatalf("no scheduled %s run recorded within 30s:\n%s", result, e.srv.Stderr())
+	}
+	waitScheduled(verify.ResultOK)
+	damage(t, e.blobData(e.beta.Image.Layer.Digest), flipByte)
+	waitScheduled(verify.ResultCorrupt)
+	body := httpGet(t, e.srv.MetricsURL(t))
+	for _, m := range []string{"dvcr_verify_corrupt_blobs 1", `dvcr_verify_runs_total{result="corrupt"}`, `dvcr_verify_runs_total{result="ok"}`} {
+		if !strings.Contains(body, m) {
+			t.Errorf("metrics lack %q", m)
+		}
+	}
+	if !strings.Contains(e.srv.Stderr(), "dvcr verify (schedule)") || !strings.Contains(e.srv.Stderr(), "vi/default/beta:latest: corrupt") {
+		t.Errorf("server log:\n%s", e.srv.Stderr())
+	}
 }
