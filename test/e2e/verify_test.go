@@ -130,6 +130,9 @@ func TestVerify(t *testing.T) {
 		if !strings.Contains(text.Stdout, "Verification OK: ") || !strings.Contains(text.Stdout, "VirtualImage") {
 			t.Errorf("verify table:\n%s", text.Stdout)
 		}
+		if bad := dvcrtest.Cleaner(t, "--config", e.srv.ConfigPath, "verify", "--rate", "fast"); bad.ExitCode == 0 || !strings.Contains(bad.Stderr, "--rate") {
+			t.Errorf("verify --rate fast: exit %d %s", bad.ExitCode, bad.Stderr)
+		}
 	})
 	t.Run("flipped byte", func(t *testing.T) {
 		damage(t, e.blobData(beta), flipByte)
@@ -141,6 +144,7 @@ func TestVerify(t *testing.T) {
 		r, res := e.verify(t)
 		wantProblems(t, r, res, shared, verify.ProblemCorrupt, "cvi/alpha", "vd/prod/shared")
 		text := dvcrtest.Cleaner(t, "--config", e.srv.ConfigPath, "verify")
+		t.Logf("verify:\n%s%s", text.Stdout, text.Stderr)
 		for _, want := range []string{"corrupt", string(shared), "dvcr-cleaner delete cvi alpha", "dvcr-cleaner delete vd shared -n prod", "Verification found problems"} {
 			if !strings.Contains(text.Stdout, want) {
 				t.Errorf("verify table lacks %q:\n%s", want, text.Stdout)
