@@ -51,6 +51,7 @@ type DVCR struct {
 	AdminSocket  string
 	Repositories Repositories
 	GC           GC
+	Verify       Verify
 	Provisioning Provisioning
 	Cluster      Cluster
 }
@@ -109,6 +110,12 @@ type GC struct {
 	Timeout      time.Duration
 	DrainTimeout time.Duration
 	GracePeriod  time.Duration
+}
+
+// Verify configures scheduled storage verification (package verify).
+type Verify struct {
+	// Schedule is a 5-field cron expression; empty disables scheduled runs.
+	Schedule string
 }
 
 // Load reads and validates the configuration file at path. An empty path

@@ -230,6 +230,15 @@ func TestParseValid(t *testing.T) {
 			}(),
 		},
 		{
+			name: "verify schedule",
+			data: minimalRegistry + "dvcr:\n  verify:\n    schedule: \"CRON_TZ=UTC 0 4 * * 6\"\n",
+			wantDVCR: func() config.DVCR {
+				d := defaultSection()
+				d.Verify.Schedule = "CRON_TZ=UTC 0 4 * * 6"
+				return d
+			}(),
+		},
+		{
 			name:     "storage driver given as a bare string",
 			data:     "version: 0.1\nstorage: inmemory\n",
 			wantDVCR: defaultSection(),

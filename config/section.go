@@ -19,20 +19,12 @@ var sectionFields = map[string]field{
 	"dvcr.registryHost":                stringField(func(d *DVCR, s string) { d.RegistryHost = s }),
 	"dvcr.adminSocket":                 stringField(func(d *DVCR, s string) { d.AdminSocket = s }),
 	"dvcr.repositories.allowUnmanaged": boolField(func(d *DVCR, b bool) { d.Repositories.AllowUnmanaged = b }),
-	"dvcr.gc.schedule": func(key string, v any, d *DVCR) error {
-		s, ok := v.(string)
-		if !ok {
-			return keyError(key, v, "want a cron expression as a string")
-		}
-		if err := ValidateSchedule(s); err != nil {
-			return keyError(key, s, err.Error())
-		}
-		d.GC.Schedule = s
-		return nil
-	},
-	"dvcr.gc.timeout":      durationField(func(d *DVCR) *time.Duration { return &d.GC.Timeout }, false),
-	"dvcr.gc.drainTimeout": durationField(func(d *DVCR) *time.Duration { return &d.GC.DrainTimeout }, true),
-	"dvcr.gc.gracePeriod":  durationField(func(d *DVCR) *time.Duration { return &d.GC.GracePeriod }, true),
+	"dvcr.gc.schedule":                 scheduleField(func(d *DVCR, s string) { d.GC.Schedule = s }),
+	"dvcr.gc.timeout":                  durationField(func(d *DVCR) *time.Duration { return &d.GC.Timeout }, false),
+	"dvcr.gc.drainTimeout":             durationField(func(d *DVCR) *time.Duration { return &d.GC.DrainTimeout }, true),
+	"dvcr.gc.gracePeriod":              durationField(func(d *DVCR) *time.Duration { return &d.GC.GracePeriod }, true),
+
+	"dvcr.verify.schedule": scheduleField(func(d *DVCR, s string) { d.Verify.Schedule = s }),
 
 	"dvcr.provisioning.enabled": boolField(func(d *DVCR, b bool) { d.Provisioning.Enabled = b }),
 	"dvcr.provisioning.concurrency": func(key string, v any, d *DVCR) error {
@@ -52,6 +44,21 @@ var sectionFields = map[string]field{
 	"dvcr.cluster.namespace":     stringField(func(d *DVCR, s string) { d.Cluster.Namespace = s }),
 	"dvcr.cluster.leaseDuration": durationField(func(d *DVCR) *time.Duration { return &d.Cluster.LeaseDuration }, false),
 	"dvcr.cluster.renewDeadline": durationField(func(d *DVCR) *time.Duration { return &d.Cluster.RenewDeadline }, false),
+}
+
+// scheduleField decodes a cron schedule (ValidateSchedule).
+func scheduleField(set func(*DVCR, string)) field {
+	return func(key string, v any, d *DVCR) error {
+		s, ok := v.(string)
+		if !ok {
+			return keyError(key, v, "want a cron expression as a string")
+		}
+		if err := ValidateSchedule(s); err != nil {
+			return keyError(key, s, err.Error())
+		}
+		set(d, s)
+		return nil
+	}
 }
 
 // ValidateSchedule accepts an empty schedule (disabled) or a standard 5-field

@@ -11,6 +11,7 @@ import (
 	"github.com/dvcr/dvcr/cli/cleaner/deletecmd"
 	"github.com/dvcr/dvcr/cli/cleaner/gccmd"
 	"github.com/dvcr/dvcr/cli/cleaner/lscmd"
+	"github.com/dvcr/dvcr/cli/cleaner/verifycmd"
 )
 
 // NewCommand returns the root `dvcr-cleaner` command.
@@ -30,6 +31,7 @@ func NewCommand(streams common.Streams) *cobra.Command {
 		gccmd.NewCommand(opts, streams),
 		lscmd.NewCommand(opts, streams),
 		deletecmd.NewCommand(opts, streams),
+		verifycmd.NewCommand(opts, streams),
 	)
 	return root
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
+	"github.com/dvcr/dvcr/verify"
 )
 
 // Options are the flags of `dvcr serve`.
@@ -76,6 +77,7 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	verifyMetrics := verify.NewMetrics(metrics.Registry)
 	ln, err := listen(cfg)
 	if err != nil {
 		return err
@@ -91,7 +93,7 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		_ = ln.Close()
 		return err
 	}
-	work := leaderWork(cfg, collector, runProvisioning, log, errc)
+	work := leaderWork(cfg, collector, verifyMetrics, runProvisioning, log, errc)
 	lead := func(ctx context.Context) {
 		recoverGC(ctx, collector, log)
 		work(ctx)
@@ -261,7 +263,7 @@ func (w withoutRuntime) Gather() ([]*dto.MetricFamily, error) {
 // leaderWork is what one process does for all, until ctx ends: scheduled
 // collections and provisioning. Replicas do it while they lead (after
 // finishing an interrupted collection), a single registry always.
-func leaderWork(cfg *config.Config, collector *gc.Collector, runProvisioning func(context.Context), log io.Writer, errc chan<- error) func(context.Context) {
+func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *verify.Metrics, runProvisioning func(context.Context), log io.Writer, errc chan<- error) func(context.Context) {
 	return func(ctx context.Context) {
 		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
 		if err != nil {
@@ -271,8 +273,20 @@ func leaderWork(cfg *config.Config, collector *gc.Collector, runProvisioning fun
 		if cfg.DVCR.GC.Schedule != "" {
 			fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
 		}
+		verifier, err := verify.StartScheduler(ctx, cfg.DVCR.Verify.Schedule, verify.Scheduled{
+			Driver: collector.Driver, Metrics: verifyMetrics, Busy: collector.Running, Log: log,
+		})
+		if err != nil {
+			scheduler.Stop()
+			errc <- err
+			return
+		}
+		if cfg.DVCR.Verify.Schedule != "" {
+			fmt.Fprintf(log, "dvcr serve: storage verification scheduled %q\n", cfg.DVCR.Verify.Schedule)
+		}
 		go runProvisioning(ctx)
 		<-ctx.Done()
+		verifier.Stop()
 		scheduler.Stop()
 	}
 }

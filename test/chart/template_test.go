@@ -256,6 +256,9 @@ func TestDefaults(t *testing.T) {
 		if r.Config.DVCR.GC.Schedule != "" {
 			t.Errorf("gc.schedule = %q, want empty (off)", r.Config.DVCR.GC.Schedule)
 		}
+		if r.Config.DVCR.Verify.Schedule != "" {
+			t.Errorf("verify.schedule = %q, want empty (off)", r.Config.DVCR.Verify.Schedule)
+		}
 		if r.Config.Registry.Auth.Type() != "" {
 			t.Errorf("auth = %v, want none", r.Config.Registry.Auth)
 		}

@@ -87,6 +87,15 @@ func TestValues(t *testing.T) {
 			},
 		},
 		{
+			name: "verify schedule",
+			args: []string{"--set-string", "dvcr.verify.schedule=CRON_TZ=UTC 0 4 * * 6"},
+			check: func(t *testing.T, r *rendered) {
+				if got := r.Config.DVCR.Verify.Schedule; got != "CRON_TZ=UTC 0 4 * * 6" {
+					t.Errorf("verify.schedule = %q, want CRON_TZ=UTC 0 4 * * 6", got)
+				}
+			},
+		},
+		{
 			name: "metrics off",
 			args: []string{"--set", "dvcr.metrics.enabled=false"},
 			check: func(t *testing.T, r *rendered) {
@@ -209,6 +218,10 @@ func TestSchemaAndChecks(t *testing.T) {
 			[]string{"/dvcr/auth/enabled", "want boolean"}},
 		{"six-field schedule", []string{"--set-string", "dvcr.gc.schedule=0 0 20 * * *"},
 			[]string{"/dvcr/gc/schedule"}},
+		{"verify schedule not a cron", []string{"--set-string", "dvcr.verify.schedule=every night"},
+			[]string{"/dvcr/verify/schedule"}},
+		{"verify misspelt key", []string{"--set-string", "dvcr.verify.shedule=0 4 * * 6"},
+			[]string{"shedule"}},
 		{"negative timeout", []string{"--set", "dvcr.gc.timeout=-1m"},
 			[]string{"/dvcr/gc/timeout"}},
 		{"misspelt key", []string{"--set-string", "dvcr.gc.shedule=0 20 * * *"},

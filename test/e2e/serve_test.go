@@ -21,6 +21,7 @@ func TestServeRejectsInvalidConfig(t *testing.T) {
 	base := "version: 0.1\nstorage: {filesystem: {rootdirectory: " + t.TempDir() + "}}\nhttp: {addr: 127.0.0.1:0}\n"
 	cases := []struct{ name, yaml, key string }{
 		{"bad cron", base + "dvcr: {gc: {schedule: \"61 * * * *\"}}\n", "dvcr.gc.schedule"},
+		{"bad verify cron", base + "dvcr: {verify: {schedule: \"every sunday\"}}\n", "dvcr.verify.schedule"},
 		{"negative duration", base + "dvcr: {gc: {gracePeriod: -1h}}\n", "dvcr.gc.gracePeriod"},
 		{"unknown key", base + "dvcr: {gc: {shedule: \"@daily\"}}\n", "dvcr.gc.shedule"},
 		{"unknown driver", "version: 0.1\nstorage: {foo: {}}\nhttp: {addr: 127.0.0.1:0}\n", "storage"},

@@ -77,6 +77,8 @@ dvcr:
     timeout: {{ .Values.dvcr.gc.timeout | quote }}
     drainTimeout: {{ .Values.dvcr.gc.drainTimeout | quote }}
     gracePeriod: {{ .Values.dvcr.gc.gracePeriod | quote }}
+  verify:
+    schedule: {{ (.Values.dvcr.verify | default dict).schedule | default "" | quote }}
   {{- $prov := .Values.dvcr.provisioning }}
   provisioning:
     enabled: {{ $prov.enabled }}
