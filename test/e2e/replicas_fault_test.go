@@ -72,9 +72,9 @@ func TestReplicasAbortAndCrash(t *testing.T) {
 		t.Logf("replica-2 takes writes %s after the leader died in the window (Lease %s + margin %s)",
 			time.Since(crashed).Round(10*time.Millisecond), testLeaseDuration, testMargin.Round(time.Millisecond))
 		assertSameDisk(t, golden, dvcrtest.Pull(t, r2.srv, "cvi/golden", "latest"))
-		if e.leader(t) != r2 {
-			t.Fatal("replica-2 did not take over dvcr-leader")
-		}
+		// Taking writes follows replica-1's replica Lease; taking the lead
+		// follows dvcr-leader, renewed on its own clock: wait for it too.
+		waitLeader(t, e, r2, testLeaseDuration+testMargin+2*time.Second)
 		res := e.cleaner(t, r2, "gc", "run", "--yes")
 		if res.ExitCode != 0 {
 			t.Fatalf("the next run on replica-2: exit %d\n%s%s", res.ExitCode, res.Stdout, res.Stderr)
@@ -129,4 +129,16 @@ func stuckUpload(t *testing.T, r *replicaProc) (finish func()) {
 	}
 	t.Cleanup(func() { _ = pw.Close() })
 	return finish
+}
+
+// waitLeader waits until want holds dvcr-leader.
+func waitLeader(t *testing.T, e *replicaEnv, want *replicaProc, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for e.leader(t) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not take over dvcr-leader within %s", want.name, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
