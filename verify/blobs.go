@@ -111,6 +111,11 @@ func (c *checker) hashBlob(ctx context.Context, d digest.Digest, st *blobState) 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if isNotFound(err) {
+			// Deleted since the listing (a collection): absent, not corrupt.
+			st.data = false
+			return nil
+		}
 		st.corrupt = "cannot be read: " + err.Error()
 		return nil
 	}

@@ -87,6 +87,9 @@ func (c *checker) run(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
+	if err := c.settle(ctx); err != nil {
+		return fmt.Errorf("re-reading what changed during the run: %w", err)
+	}
 	c.unreferenced()
 	return nil
 }

@@ -22,6 +22,7 @@ type fixture struct {
 	config, layer digest.Digest
 	manifest      digest.Digest
 	layerData     []byte
+	stray         digest.Digest // an unreferenced blob, when a test adds one
 }
 
 var fixtureRepos = []string{"cvi/alpha", "vi/default/beta"}
