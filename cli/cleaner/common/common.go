@@ -36,21 +36,37 @@ type Streams struct {
 
 // Options are the global flags of dvcr-cleaner.
 type Options struct {
+	// ConfigPath is --config; empty: DefaultConfigPath where it exists (in
+	// the pod), otherwise the embedded defaults dvcr serve runs on without
+	// --config (make run), so that both find the same storage and socket.
 	ConfigPath     string
 	Kubeconfig     string
 	RequestTimeout time.Duration
+	// Notices receives the line saying that the embedded defaults are used.
+	Notices io.Writer
 }
 
 // AddFlags registers the global flags.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.ConfigPath, "config", DefaultConfigPath, "DVCR configuration file (registry config.yml with a dvcr: section)")
+	fs.StringVar(&o.ConfigPath, "config", "", "DVCR configuration file (registry config.yml with a dvcr: section) (default: "+DefaultConfigPath+
+		" where it exists, otherwise the embedded defaults of dvcr serve: storage in ./data, admin socket ./data/admin.sock)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster, then ~/.kube/config)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", gc.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
 }
 
-// Config loads the DVCR configuration.
+// Config loads the DVCR configuration: --config, else the pod's file,
+// else the embedded defaults of dvcr serve (saying so).
 func (o *Options) Config() (*config.Config, error) {
-	return config.Load(o.ConfigPath)
+	if o.ConfigPath != "" {
+		return config.Load(o.ConfigPath)
+	}
+	if _, err := os.Stat(DefaultConfigPath); err == nil {
+		return config.Load(DefaultConfigPath)
+	}
+	if o.Notices != nil {
+		fmt.Fprintf(o.Notices, "dvcr-cleaner: no --config and no %s: using the embedded defaults of dvcr serve (storage in ./data)\n", DefaultConfigPath)
+	}
+	return config.Load("")
 }
 
 // RESTConfig is the Kubernetes client configuration (gc.RESTConfig).
