@@ -24,6 +24,7 @@ func TestNode(t *testing.T) {
 		{"ImageFromHTTP", testImageFromHTTP},
 		{"UploadWithCurl", testUploadWithCurl},
 		{"VirtualImageByObjectRef", testVirtualImageByObjectRef},
+		{"VerifyThroughKubectlExec", testVerifyThroughKubectlExec},
 		{"GCThroughKubectlExec", testGCThroughKubectlExec},
 		{"PodDeletedKeepsImages", testPodDeletedKeepsImages},
 		{"UpgradeWithSchedule", testUpgradeWithSchedule},

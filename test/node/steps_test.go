@@ -134,6 +134,26 @@ func testGCThroughKubectlExec(t *testing.T) {
 	}
 }
 
+// testVerifyThroughKubectlExec re-reads every blob in the pod, as an
+// operator would after a disk incident: the store is whole.
+func testVerifyThroughKubectlExec(t *testing.T) {
+	out := dvcrExec(t, "dvcr-cleaner", "verify", "-o", "json")
+	var res struct {
+		Result       string `json:"result"`
+		BlobsChecked int    `json:"blobsChecked"`
+		BytesRead    int64  `json:"bytesRead"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("dvcr-cleaner verify -o json: %v\n%s", err, out)
+	}
+	if res.Result != "ok" || res.BlobsChecked == 0 || res.BytesRead < bigImageSize {
+		t.Errorf("dvcr-cleaner verify in the pod: %s", out)
+	}
+	if out := dvcrExec(t, "dvcr-cleaner", "verify", "status"); !strings.Contains(out, "ok") {
+		t.Errorf("dvcr-cleaner verify status:\n%s", out)
+	}
+}
+
 func testPodDeletedKeepsImages(t *testing.T) {
 	old := dvcrPod(t)
 	kubectl(t, "-n", ns, "delete", "pod", old)
