@@ -3,7 +3,8 @@
 // writes go on, recording which repositories they touch; inside the window
 // it marks again only those, removes the orphans and publishes what is
 // condemned; the condemned blobs and manifests are deleted after the
-// window, while the registry answers as if they were gone (condemned.go).
+// window (condemn.go), while the registry answers as if they were gone
+// (registry/condemned.go).
 
 package gc
 
@@ -265,7 +266,8 @@ func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress fun
 		if err := c.removeOrphanObjects(ctx, res, progress, s, final, ahead); err != nil {
 			return err
 		}
-		return c.deleteJournal(ctx, res)
+		c.deleteJournal(ctx, res)
+		return nil
 	}
 	removal, report := c.removal(res, final, tr, progress)
 	removed := make([]bool, len(final))
@@ -285,15 +287,17 @@ func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress fun
 	if err != nil {
 		return fmt.Errorf("removing repositories: %w", err)
 	}
-	return c.deleteJournal(ctx, res)
+	c.deleteJournal(ctx, res)
+	return nil
 }
 
-// deleteJournal deletes the run's journal once every removal has ended.
-func (c *Collector) deleteJournal(ctx context.Context, res *Result) error {
-	if dErr := c.Driver.Delete(ctx, journalPath(runID(res.StartedAt))); dErr != nil && !sweepNotFound(dErr) {
-		res.Warnings = append(res.Warnings, "deleting the journal: "+dErr.Error())
+// deleteJournal deletes the run's journal once every removal has ended. A
+// journal left behind only makes the next start finish removals that are
+// already done, so failing to delete it is a warning, not the run's error.
+func (c *Collector) deleteJournal(ctx context.Context, res *Result) {
+	if err := c.Driver.Delete(ctx, journalPath(runID(res.StartedAt))); err != nil && !sweepNotFound(err) {
+		res.Warnings = append(res.Warnings, "deleting the journal: "+err.Error())
 	}
-	return nil
 }
 
 func (p *deferredPlan) digests() []digest.Digest {

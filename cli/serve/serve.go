@@ -1,6 +1,7 @@
 // Package serve implements `dvcr serve`: the registry, its debug endpoint
-// (metrics, health) and, through Hooks, the admin endpoint and the garbage
-// collection scheduler, all in one process with a graceful shutdown.
+// (metrics, health), the admin endpoint, the garbage collection and
+// verification schedulers and, with cluster access, the provisioning
+// controller, all in one process with a graceful shutdown.
 package serve
 
 import (
