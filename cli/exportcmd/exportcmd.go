@@ -95,7 +95,7 @@ func Run(ctx context.Context, repo, file string, f *Flags, streams Streams) erro
 	res, err := exporter.Export(ctx, repo, file, opts)
 	r.close()
 	if err != nil {
-		return fmt.Errorf("export %s: %w", repo, err)
+		return fmt.Errorf("export: %w", err)
 	}
 	return r.result(res)
 }

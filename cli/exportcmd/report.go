@@ -125,8 +125,7 @@ func (r *reporter) result(res *exporter.Result) error {
 		w = r.streams.Err
 	}
 	format := res.Format
-	switch {
-	case res.Decompressed:
+	if res.Decompressed {
 		format += " (decompressed from " + res.Compression + ")"
 	}
 	cont := ""

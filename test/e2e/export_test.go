@@ -113,7 +113,7 @@ func TestExportErrors(t *testing.T) {
 	for _, c := range []struct {
 		name, repo, file, want string
 	}{
-		{"missing repository", "cvi/nope", out, "cvi/nope: repository not found"},
+		{"missing repository", "cvi/nope", out, "dvcr: export: cvi/nope: repository not found"},
 		{"missing tag", "cvi/x:v9", out, "cvi/x: tag v9 not found (tags: latest)"},
 		{"missing tag latest", "cvi/foreign", out, "cvi/foreign: tag latest not found (tags: v1)"},
 		{"not the layout", "cvi/foreign:v1", out, "not a disk image in the importers' layout"},
