@@ -94,7 +94,7 @@ func (r *reporter) plainEvent(e exporter.Event) {
 	case e.Phase != r.phase:
 		r.phase, r.lastPlain = e.Phase, time.Now()
 		fmt.Fprintf(r.streams.Err, "%s...\n", e.Phase)
-	case time.Since(r.lastPlain) >= plainInterval:
+	case time.Since(r.lastPlain) >= plainInterval || (e.Total > 0 && e.Bytes == e.Total):
 		r.lastPlain = time.Now()
 		fmt.Fprintf(r.streams.Err, "%s: %s\n", e.Phase, amount(e.Bytes, e.Total))
 	}
