@@ -13,8 +13,9 @@ import (
 )
 
 // blobReader reads a blob of known size from an offset and, when the
-// connection drops, asks again with Range from the byte reached. It gives
-// up after maxRetries failures in a row without a byte read.
+// connection drops or sends nothing for idle, asks again with Range from
+// the byte reached. It gives up after maxRetries failures in a row without
+// a byte read.
 type blobReader struct {
 	ctx        context.Context
 	c          *registryclient.Client
@@ -22,9 +23,37 @@ type blobReader struct {
 	desc       v1.Descriptor
 	off        int64
 	body       io.ReadCloser
+	cancel     context.CancelFunc // ends body's request
 	failures   int
 	maxRetries int
+	idle       time.Duration
 	prog       *progress
+}
+
+// open starts a request from off; a registry silent for idle is given up.
+func (b *blobReader) open() error {
+	ctx, cancel := context.WithCancel(b.ctx)
+	timer := time.AfterFunc(b.idle, cancel)
+	body, err := b.c.OpenBlob(ctx, b.repo, b.desc.Digest, b.off)
+	if !timer.Stop() && err != nil {
+		err = fmt.Errorf("no answer for %s: %w", b.idle, err)
+	}
+	if err != nil {
+		cancel()
+		return err
+	}
+	b.body, b.cancel = body, cancel
+	return nil
+}
+
+// read reads from the body; a body silent for idle is given up.
+func (b *blobReader) read(p []byte) (int, error) {
+	timer := time.AfterFunc(b.idle, b.cancel)
+	n, err := b.body.Read(p)
+	if !timer.Stop() && err != nil {
+		err = fmt.Errorf("no data for %s: %w", b.idle, err)
+	}
+	return n, err
 }
 
 // Read never reads past the descriptor's size; the end of the body before
@@ -35,19 +64,17 @@ func (b *blobReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if b.body == nil {
-			body, err := b.c.OpenBlob(b.ctx, b.repo, b.desc.Digest, b.off)
-			if err != nil {
+			if err := b.open(); err != nil {
 				if rerr := b.retry(err); rerr != nil {
 					return 0, rerr
 				}
 				continue
 			}
-			b.body = body
 		}
 		if rest := b.desc.Size - b.off; int64(len(p)) > rest {
 			p = p[:rest]
 		}
-		n, err := b.body.Read(p)
+		n, err := b.read(p)
 		b.off += int64(n)
 		if n > 0 {
 			b.failures = 0
@@ -56,8 +83,7 @@ func (b *blobReader) Read(p []byte) (int, error) {
 		if err == nil {
 			continue
 		}
-		b.body.Close()
-		b.body = nil
+		b.Close()
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -103,7 +129,8 @@ func (b *blobReader) seek(off int64) {
 func (b *blobReader) Close() error {
 	if b.body != nil {
 		b.body.Close()
-		b.body = nil
+		b.cancel()
+		b.body, b.cancel = nil, nil
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ import (
 	"github.com/dvcr/dvcr/importer/source"
 )
 
+// DefaultIdleTimeout is how long a silent registry connection is waited for.
+const DefaultIdleTimeout = time.Minute
+
 // Options of an export.
 type Options struct {
 	Registry     string // host:port or URL; default importer.DefaultRegistry
@@ -40,6 +43,9 @@ type Options struct {
 	Decompress   bool      // write the inner image of a gz, xz or zstd disk file
 	Stdout       io.Writer // where FILE "-" goes
 	MaxRetries   int       // reconnections without progress before giving up; default 5
+	// IdleTimeout gives up a connection that sends nothing for this long
+	// (and resumes); default DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// RegistryTransport carries the requests instead of the network.
 	RegistryTransport http.RoundTripper
 	Progress          func(Event)
@@ -123,6 +129,9 @@ func withDefaults(opts Options) Options {
 	}
 	if opts.MaxRetries <= 0 {
 		opts.MaxRetries = 5
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	return opts
 }

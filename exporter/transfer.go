@@ -27,7 +27,7 @@ type job struct {
 // then checks the layer digest.
 func transfer(ctx context.Context, c *registryclient.Client, img *image, file string, opts Options, prog *progress) (*Result, error) {
 	j := &job{img: img, layer: digest.Canonical.Digester()}
-	j.br = &blobReader{ctx: ctx, c: c, repo: img.repo, desc: img.layer, maxRetries: opts.MaxRetries, prog: prog}
+	j.br = &blobReader{ctx: ctx, c: c, repo: img.repo, desc: img.layer, maxRetries: opts.MaxRetries, idle: opts.IdleTimeout, prog: prog}
 	defer j.br.Close()
 	j.in = io.TeeReader(j.br, j.layer.Hash())
 	var err error

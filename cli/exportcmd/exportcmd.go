@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +33,7 @@ type Flags struct {
 	AuthFile     string
 	Continue     bool
 	Decompress   bool
+	IdleTimeout  time.Duration
 	Output       string
 }
 
@@ -67,6 +69,7 @@ connection resumes where it stopped.`,
 	fs.StringVar(&f.AuthFile, "authfile", "", "docker config file with credentials for the registry")
 	fs.BoolVar(&f.Continue, "continue", false, "resume an interrupted export into FILE from its current size")
 	fs.BoolVar(&f.Decompress, "decompress", false, "write the inner image of a gz, xz or zstd disk file")
+	fs.DurationVar(&f.IdleTimeout, "idle-timeout", exporter.DefaultIdleTimeout, "give up a registry connection that sends nothing for this long, and resume")
 	fs.StringVarP(&f.Output, "output", "o", "", "output format: json (NDJSON progress, then the result)")
 	return cmd
 }
@@ -81,7 +84,7 @@ func Run(ctx context.Context, repo, file string, f *Flags, streams Streams) erro
 	}
 	opts := exporter.Options{
 		Registry: f.Registry, RegistryHost: f.RegistryHost, Insecure: f.Insecure, AuthFile: f.AuthFile,
-		Continue: f.Continue, Decompress: f.Decompress, Stdout: streams.Out,
+		Continue: f.Continue, Decompress: f.Decompress, IdleTimeout: f.IdleTimeout, Stdout: streams.Out,
 	}
 	if f.CAFile != "" {
 		pem, err := os.ReadFile(f.CAFile)

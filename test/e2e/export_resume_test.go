@@ -17,7 +17,8 @@ import (
 // faultProxy forwards a loopback port to a registry and, counting the bytes
 // sent back to the client over all connections, once past dropAt closes
 // the connection carrying them (once), or once past stallAt stops
-// forwarding for good (stalled is closed then).
+// forwarding on that connection for good (stalled is closed then; later
+// connections pass).
 type faultProxy struct {
 	target  string
 	addr    string
@@ -29,6 +30,7 @@ type faultProxy struct {
 	mu      sync.Mutex
 	passed  int64
 	dropped bool
+	stalls  bool // a connection has stalled; the others pass
 }
 
 func newFaultProxy(t *testing.T, target string, dropAt, stallAt int64) *faultProxy {
@@ -95,10 +97,9 @@ func (p *faultProxy) count(n int64) (int64, string) {
 	case p.dropAt > 0 && !p.dropped && p.passed >= p.dropAt:
 		p.dropped = true
 		return p.dropAt - before, "drop"
-	case p.stallAt > 0 && before < p.stallAt && p.passed >= p.stallAt:
-		return p.stallAt - before, "stall"
-	case p.stallAt > 0 && before >= p.stallAt:
-		return 0, "stall"
+	case p.stallAt > 0 && !p.stalls && p.passed >= p.stallAt:
+		p.stalls = true
+		return max(p.stallAt-before, 0), "stall"
 	}
 	return n, ""
 }
@@ -134,6 +135,27 @@ func TestExportResumesDroppedConnection(t *testing.T) {
 	proxy.mu.Unlock()
 	if !retried || !dropped {
 		t.Errorf("dropped %t, a retry event %t: %+v", dropped, retried, run.Events)
+	}
+}
+
+// TestExportResumesStalledConnection: a connection that stops sending mid
+// layer is given up after --idle-timeout and the export resumes with Range.
+func TestExportResumesStalledConnection(t *testing.T) {
+	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{})
+	src := importBigRaw(t, srv, "cvi/big")
+	proxy := newFaultProxy(t, srv.Addr, 0, 16<<20)
+	out := filepath.Join(t.TempDir(), "big.raw")
+	run := dvcrtest.Export(t, proxy.addr, "cvi/big", out, "--idle-timeout", "1s")
+	if run.ExitCode != 0 {
+		t.Fatalf("exit %d: %s", run.ExitCode, run.Stderr)
+	}
+	assertSameFile(t, out, src)
+	idle := false
+	for _, e := range run.Events {
+		idle = idle || (e.Phase == "retry" && strings.Contains(e.Message, "no data for 1s"))
+	}
+	if !idle {
+		t.Errorf("no retry event for the silent connection: %+v", run.Events)
 	}
 }
 
