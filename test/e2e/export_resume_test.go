@@ -26,6 +26,10 @@ type faultProxy struct {
 	stallAt int64
 	stalled chan struct{}
 	done    chan struct{}
+	l       net.Listener
+	// downAfterDrop closes the listener with the dropped connection: the
+	// registry looks gone for good.
+	downAfterDrop bool
 
 	mu      sync.Mutex
 	passed  int64
@@ -40,7 +44,7 @@ func newFaultProxy(t *testing.T, target string, dropAt, stallAt int64) *faultPro
 		t.Fatal(err)
 	}
 	p := &faultProxy{target: target, addr: l.Addr().String(), dropAt: dropAt, stallAt: stallAt,
-		stalled: make(chan struct{}), done: make(chan struct{})}
+		stalled: make(chan struct{}), done: make(chan struct{}), l: l}
 	t.Cleanup(func() { close(p.done); l.Close() })
 	go func() {
 		for {
@@ -75,6 +79,9 @@ func (p *faultProxy) down(in, out net.Conn) {
 			switch fault {
 			case "drop":
 				return
+			case "down":
+				p.l.Close()
+				return
 			case "stall":
 				close(p.stalled)
 				<-p.done
@@ -96,6 +103,9 @@ func (p *faultProxy) count(n int64) (int64, string) {
 	switch {
 	case p.dropAt > 0 && !p.dropped && p.passed >= p.dropAt:
 		p.dropped = true
+		if p.downAfterDrop {
+			return p.dropAt - before, "down"
+		}
 		return p.dropAt - before, "drop"
 	case p.stallAt > 0 && !p.stalls && p.passed >= p.stallAt:
 		p.stalls = true
@@ -135,6 +145,21 @@ func TestExportResumesDroppedConnection(t *testing.T) {
 	proxy.mu.Unlock()
 	if !retried || !dropped {
 		t.Errorf("dropped %t, a retry event %t: %+v", dropped, retried, run.Events)
+	}
+}
+
+// TestExportGivesUp: a registry that goes away mid-layer is retried a
+// bounded number of times, then the export fails saying so.
+func TestExportGivesUp(t *testing.T) {
+	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{})
+	importBigRaw(t, srv, "cvi/big")
+	proxy := newFaultProxy(t, srv.Addr, 16<<20, 0)
+	proxy.mu.Lock()
+	proxy.downAfterDrop = true
+	proxy.mu.Unlock()
+	run := dvcrtest.Export(t, proxy.addr, "cvi/big", filepath.Join(t.TempDir(), "big.raw"))
+	if run.ExitCode == 0 || !strings.Contains(run.Stderr, "gave up after 5 attempts") {
+		t.Errorf("exit %d: %s", run.ExitCode, run.Stderr)
 	}
 }
 
