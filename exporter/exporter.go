@@ -41,6 +41,7 @@ type Options struct {
 	AuthFile     string
 	Continue     bool      // resume FILE from its current size
 	Decompress   bool      // write the inner image of a gz, xz or zstd disk file
+	Format       string    // "raw": convert a qcow2 to a sparse raw file; "": as stored
 	Stdout       io.Writer // where FILE "-" goes
 	MaxRetries   int       // reconnections without progress before giving up; default 5
 	// IdleTimeout gives up a connection that sends nothing for this long
@@ -71,9 +72,10 @@ type Event struct {
 type Result struct {
 	Repository    string  `json:"repository"`
 	Tag           string  `json:"tag"`
-	Digest        string  `json:"digest"` // of the manifest
-	File          string  `json:"file"`   // "-" for standard output
-	Format        string  `json:"format"`
+	Digest        string  `json:"digest"`                 // of the manifest
+	File          string  `json:"file"`                   // "-" for standard output
+	Format        string  `json:"format"`                 // of the written file
+	SourceFormat  string  `json:"sourceFormat,omitempty"` // the image's, when converted
 	Compression   string  `json:"compression,omitempty"`
 	Decompressed  bool    `json:"decompressed"`
 	Bytes         int64   `json:"bytes"`  // length of the written file
@@ -136,12 +138,21 @@ func withDefaults(opts Options) Options {
 	return opts
 }
 
+// FormatRaw is Options.Format for a raw image.
+const FormatRaw = "raw"
+
 // ErrBadOptions: options that cannot go together.
 var ErrBadOptions = errors.New("bad options")
 
 func checkOptions(file string, opts Options) error {
 	if opts.Continue && file == "-" {
 		return fmt.Errorf("%w: --continue needs a FILE, not standard output", ErrBadOptions)
+	}
+	if opts.Format != "" && opts.Format != FormatRaw {
+		return fmt.Errorf("%w: --format %q: only raw", ErrBadOptions, opts.Format)
+	}
+	if opts.Format == FormatRaw && (file == "-" || opts.Continue || opts.Decompress) {
+		return fmt.Errorf("%w: --format raw writes a sparse FILE (it seeks), without --continue or --decompress", ErrBadOptions)
 	}
 	if opts.Continue && opts.Decompress {
 		return fmt.Errorf("%w: --continue cannot resume a --decompress export (the file holds decompressed bytes); export again without --continue", ErrBadOptions)

@@ -35,7 +35,7 @@ func openOutput(file, defaultName string, cont bool, stdout io.Writer, total int
 	} else if st, err := os.Stat(file); err == nil && st.IsDir() {
 		o.name = filepath.Join(file, defaultName)
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	flags := os.O_RDWR | os.O_CREATE | os.O_TRUNC // read back by rehash
 	if cont {
 		flags = os.O_RDWR | os.O_CREATE
 	}
@@ -115,4 +115,25 @@ func (o *output) abandon() {
 	if o.f != nil {
 		_ = o.f.Close()
 	}
+}
+
+// WriteAt writes a piece of a sparse file; the hash is made at the end
+// (rehash), the count is of the bytes written.
+func (o *output) WriteAt(p []byte, off int64) (int, error) {
+	n, err := o.f.WriteAt(p, off)
+	o.written += int64(n)
+	if err != nil {
+		return n, o.writeError(err)
+	}
+	return n, nil
+}
+
+// rehash hashes the file as written (holes read as zeros).
+func (o *output) rehash(size int64) error {
+	o.hash.Reset()
+	if _, err := io.Copy(o.hash, io.NewSectionReader(o.f, 0, size)); err != nil {
+		return fmt.Errorf("reading back %s: %w", o.name, err)
+	}
+	o.written = size
+	return nil
 }

@@ -20,7 +20,8 @@ type job struct {
 	in       io.Reader // the layer, hashed as read
 	e        entry
 	out      *output
-	existing int64 // bytes of the output kept by --continue
+	existing int64     // bytes of the output kept by --continue
+	conv     *qcow2Map // --format raw of a qcow2
 }
 
 // transfer streams the layer: header, disk file into the output, tail;
@@ -42,6 +43,11 @@ func transfer(ctx context.Context, c *registryclient.Client, img *image, file st
 	name, total := j.e.Name, j.e.Size
 	if comp != "" {
 		name, total = decompressedName(name, comp), -1
+	}
+	if opts.Format == FormatRaw {
+		if name, total, err = j.planRaw(ctx, c, data); err != nil {
+			return nil, fmt.Errorf("%s: --format raw: %w", img.display, err)
+		}
 	}
 	if j.out, err = openOutput(file, name, opts.Continue, opts.Stdout, total); err != nil {
 		return nil, err
@@ -70,7 +76,7 @@ func (j *job) run(data *bufio.Reader, comp string, cont bool, prog *progress) er
 	}
 	prog.begin(PhaseTransfer, j.existing, j.e.Size)
 	src := io.Reader(io.TeeReader(data, prog))
-	if err := copyData(j.out, src, comp); err != nil {
+	if err := j.copy(src, comp); err != nil {
 		return fmt.Errorf("%s: %w", j.img.display, err)
 	}
 	prog.end()
@@ -93,13 +99,32 @@ func (j *job) mismatch(got digest.Digest) error {
 }
 
 func (j *job) result(comp string) *Result {
+	format, source := string(j.img.labels.Format), ""
+	if j.conv != nil {
+		format, source = FormatRaw, format
+	}
 	return &Result{
+		SourceFormat:  source,
 		File:          j.out.name,
-		Format:        string(j.img.labels.Format),
+		Format:        format,
 		Compression:   comp,
 		Decompressed:  comp != "",
 		Bytes:         j.out.written,
 		SHA256:        hex.EncodeToString(j.out.hash.Sum(nil)),
 		ContinuedFrom: j.existing,
 	}
+}
+
+// copy writes the disk file: as stored, decompressed or converted.
+func (j *job) copy(src io.Reader, comp string) error {
+	if j.conv == nil {
+		return copyData(j.out, src, comp)
+	}
+	if err := j.out.f.Truncate(j.conv.virtualSize); err != nil {
+		return j.out.writeError(err)
+	}
+	if err := j.conv.convert(src, j.e.Size, j.out); err != nil {
+		return err
+	}
+	return j.out.rehash(j.conv.virtualSize)
 }

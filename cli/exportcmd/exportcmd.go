@@ -34,6 +34,7 @@ type Flags struct {
 	Continue     bool
 	Decompress   bool
 	IdleTimeout  time.Duration
+	Format       string
 	Output       string
 }
 
@@ -69,6 +70,7 @@ connection resumes where it stopped.`,
 	fs.StringVar(&f.AuthFile, "authfile", "", "docker config file with credentials for the registry")
 	fs.BoolVar(&f.Continue, "continue", false, "resume an interrupted export into FILE from its current size")
 	fs.BoolVar(&f.Decompress, "decompress", false, "write the inner image of a gz, xz or zstd disk file")
+	fs.StringVar(&f.Format, "format", "", "raw: convert a qcow2 (v2, v3, uncompressed clusters) to a sparse raw FILE, as qemu-img convert -O raw")
 	fs.DurationVar(&f.IdleTimeout, "idle-timeout", exporter.DefaultIdleTimeout, "give up a registry connection that sends nothing for this long, and resume")
 	fs.StringVarP(&f.Output, "output", "o", "", "output format: json (NDJSON progress, then the result)")
 	return cmd
@@ -84,7 +86,7 @@ func Run(ctx context.Context, repo, file string, f *Flags, streams Streams) erro
 	}
 	opts := exporter.Options{
 		Registry: f.Registry, RegistryHost: f.RegistryHost, Insecure: f.Insecure, AuthFile: f.AuthFile,
-		Continue: f.Continue, Decompress: f.Decompress, IdleTimeout: f.IdleTimeout, Stdout: streams.Out,
+		Continue: f.Continue, Decompress: f.Decompress, Format: f.Format, IdleTimeout: f.IdleTimeout, Stdout: streams.Out,
 	}
 	if f.CAFile != "" {
 		pem, err := os.ReadFile(f.CAFile)
