@@ -92,8 +92,8 @@ type Labels struct {
 	VirtualSize int64
 }
 
-// parseLabels reads the labels of a config blob in the importers' layout.
-func parseLabels(config []byte) (Labels, error) {
+// ParseLabels reads the labels of a config blob in the importers' layout.
+func ParseLabels(config []byte) (Labels, error) {
 	var img v1.Image
 	if err := json.Unmarshal(config, &img); err != nil {
 		return Labels{}, fmt.Errorf("%w: config: %w", ErrNotDiskImage, err)

@@ -70,7 +70,7 @@ func mountAll(ctx context.Context, c *registryclient.Client, repo, from string, 
 	if err != nil {
 		return Labels{}, err
 	}
-	labels, err := parseLabels(cfg)
+	labels, err := ParseLabels(cfg)
 	if err != nil {
 		return Labels{}, fmt.Errorf("dvcr://%s: %w", from, err)
 	}

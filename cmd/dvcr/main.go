@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dvcr/dvcr/cli/consolecmd"
+	"github.com/dvcr/dvcr/cli/exportcmd"
 	"github.com/dvcr/dvcr/cli/importcmd"
 	"github.com/dvcr/dvcr/cli/serve"
 )
@@ -29,6 +30,7 @@ func main() {
 	root.AddCommand(serve.NewCommand(serve.Streams{Out: os.Stdout, Err: os.Stderr}))
 	root.AddCommand(consolecmd.NewCommand(consolecmd.Streams{Out: os.Stdout, Err: os.Stderr}))
 	root.AddCommand(importcmd.NewCommand(importcmd.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
+	root.AddCommand(exportcmd.NewCommand(exportcmd.Streams{Out: os.Stdout, Err: os.Stderr}))
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "dvcr:", err)
 		stop()

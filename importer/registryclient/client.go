@@ -41,6 +41,8 @@ type Options struct {
 	ChunkSize int
 	// MaxWait caps one Retry-After wait (default 30s).
 	MaxWait time.Duration
+	// PullOnly asks for pull scope only (a reader such as dvcr export).
+	PullOnly bool
 }
 
 // DefaultChunkSize is small enough that a chunk is done well within a GC
@@ -56,7 +58,7 @@ type Client struct {
 }
 
 // New pings the registry and authenticates for the given repository scopes
-// (push and pull on each).
+// (push and pull on each, or pull with Options.PullOnly).
 func New(ctx context.Context, registry string, repos []string, opts Options) (*Client, error) {
 	host, scheme := splitScheme(registry)
 	if scheme == "http" {
@@ -78,9 +80,13 @@ func New(ctx context.Context, registry string, repos []string, opts Options) (*C
 	if err != nil {
 		return nil, err
 	}
+	action := transport.PushScope
+	if opts.PullOnly {
+		action = transport.PullScope
+	}
 	scopes := make([]string, 0, len(repos))
 	for _, r := range repos {
-		scopes = append(scopes, reg.Repo(r).Scope(transport.PushScope))
+		scopes = append(scopes, reg.Repo(r).Scope(action))
 	}
 	rt, err := transport.NewWithContext(ctx, reg, auth, base, scopes)
 	if err != nil {

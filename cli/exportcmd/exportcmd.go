@@ -1,0 +1,106 @@
+// Package exportcmd implements `dvcr export REPOSITORY[:TAG] [FILE|-]`: the
+// disk file of an image in the importers' layout written to a file or
+// standard output, with a progress bar at a terminal, NDJSON progress with
+// -o json, and a summary.
+package exportcmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/exporter"
+	"github.com/dvcr/dvcr/importer"
+)
+
+// Streams are the command's standard streams.
+type Streams struct {
+	Out io.Writer
+	Err io.Writer
+}
+
+// Flags are the command's flags.
+type Flags struct {
+	Registry     string
+	RegistryHost string
+	Insecure     bool
+	CAFile       string
+	AuthFile     string
+	Continue     bool
+	Decompress   bool
+	IdleTimeout  time.Duration
+	Format       string
+	Output       string
+}
+
+// NewCommand returns the `export` command.
+func NewCommand(streams Streams) *cobra.Command {
+	f := &Flags{}
+	cmd := &cobra.Command{
+		Use:   "export REPOSITORY[:TAG] [FILE|-]",
+		Short: "Export the disk image of a DVCR image to a file or standard output",
+		Long: `Write the disk file of REPOSITORY (cvi/NAME, vi/NAMESPACE/NAME or
+vd/NAMESPACE/NAME, tag latest unless :TAG) byte for byte as it was imported:
+to FILE, to standard output (-), or by default to the disk file's own name in
+the current directory. The layer digest is checked over every byte; a dropped
+connection resumes where it stopped.`,
+		Example: `  dvcr export cvi/ubuntu-24-04                      # ./noble.qcow2
+  dvcr export vi/default/noble:v2 noble.img
+  dvcr export cvi/ubuntu-24-04 big.qcow2 --continue # after an interrupted export
+  dvcr export cvi/alpine --decompress - | qemu-img info /dev/stdin`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			file := ""
+			if len(args) == 2 {
+				file = args[1]
+			}
+			return Run(cmd.Context(), args[0], file, f, streams)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&f.Registry, "registry", importer.DefaultRegistry, "registry to export from: HOST:PORT, or a URL with http:// or https://")
+	fs.StringVar(&f.RegistryHost, "registry-host", config.DefaultRegistryHost, "registry host used to shorten long repository names (dvcr.registryHost)")
+	fs.BoolVar(&f.Insecure, "insecure", false, "plain HTTP to the registry")
+	fs.StringVar(&f.CAFile, "ca-file", "", "PEM CA bundle trusted for the registry")
+	fs.StringVar(&f.AuthFile, "authfile", "", "docker config file with credentials for the registry")
+	fs.BoolVar(&f.Continue, "continue", false, "resume an interrupted export into FILE from its current size")
+	fs.BoolVar(&f.Decompress, "decompress", false, "write the inner image of a gz, xz or zstd disk file")
+	fs.StringVar(&f.Format, "format", "", "raw: convert a qcow2 (v2, v3, uncompressed clusters) to a sparse raw FILE, as qemu-img convert -O raw")
+	fs.DurationVar(&f.IdleTimeout, "idle-timeout", exporter.DefaultIdleTimeout, "give up a registry connection that sends nothing for this long, and resume")
+	fs.StringVarP(&f.Output, "output", "o", "", "output format: json (NDJSON progress, then the result)")
+	return cmd
+}
+
+// Run exports and reports.
+func Run(ctx context.Context, repo, file string, f *Flags, streams Streams) error {
+	if f.Output != "" && f.Output != "json" && f.Output != "text" {
+		return fmt.Errorf("--output %q: want json or text", f.Output)
+	}
+	if f.Output == "json" && file == "-" {
+		return fmt.Errorf("-o json writes to standard output, so FILE cannot be - as well")
+	}
+	opts := exporter.Options{
+		Registry: f.Registry, RegistryHost: f.RegistryHost, Insecure: f.Insecure, AuthFile: f.AuthFile,
+		Continue: f.Continue, Decompress: f.Decompress, Format: f.Format, IdleTimeout: f.IdleTimeout, Stdout: streams.Out,
+	}
+	if f.CAFile != "" {
+		pem, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return fmt.Errorf("--ca-file: %w", err)
+		}
+		opts.CABundle = pem
+	}
+	r := newReporter(streams, f.Output == "json", file == "-")
+	opts.Progress = r.event
+	res, err := exporter.Export(ctx, repo, file, opts)
+	r.close()
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return r.result(res)
+}
