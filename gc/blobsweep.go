@@ -70,6 +70,12 @@ func (s *sweeper) sweepBlobs(ctx context.Context) error {
 	st := s.stats
 	s.mu.Unlock()
 	prog.add(st.BlobsKeptLinked)
+	s.reportSweep(st)
+	return nil
+}
+
+// reportSweep says in one progress line what the blob sweep did.
+func (s *sweeper) reportSweep(st SweepStats) {
 	verb := "deleted"
 	if s.opts.DryRun {
 		verb = "would delete"
@@ -83,7 +89,6 @@ func (s *sweeper) sweepBlobs(ctx context.Context) error {
 		line += fmt.Sprintf(", %d kept for imports in progress", st.BlobsKeptUploading)
 	}
 	s.progress(fmt.Sprintf("%s, %d errors", line, len(st.Errors)))
-	return nil
 }
 
 func (s *sweeper) isMarked(d digest.Digest) bool {
