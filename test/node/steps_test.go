@@ -84,6 +84,12 @@ spec:
 	if got := kubectl(t, "get", "cvi", "uploaded", "-o", "jsonpath={.status.format}"); got != "qcow2" {
 		t.Errorf("status.format = %q, want qcow2", got)
 	}
+	// And out again through the Service, byte for byte.
+	out := filepath.Join(t.TempDir(), "exported.qcow2")
+	run(t, "dvcr", "export", "cvi/uploaded", out, "--registry", "http://"+serviceIP(t))
+	if diff, err := exec.Command("cmp", disk, out).CombinedOutput(); err != nil {
+		t.Errorf("dvcr export of the uploaded image differs from the file uploaded: %v\n%s", err, diff)
+	}
 }
 
 func testVirtualImageByObjectRef(t *testing.T) {
