@@ -27,6 +27,8 @@ type Options struct {
 	// may exec into its pods there (what `kubectl exec … dvcr-cleaner gc
 	// run` needs), so the console grants nothing the user lacks.
 	DVCRNamespace string
+	// Registry is how "Download" reaches DVCR's registry.
+	Registry Registry
 }
 
 // Server is the console's HTTP server.
@@ -104,6 +106,7 @@ func (s *Server) Handler(listen string) http.Handler {
 	mux.HandleFunc("POST /api/images/{kind}", s.create)
 	mux.HandleFunc("DELETE /api/images/{kind}/{name}", s.remove)
 	mux.HandleFunc("PUT /api/upload/{kind}/{name}", s.upload)
+	mux.HandleFunc("GET /api/download/{kind}/{name}", s.download)
 	mux.HandleFunc("GET /api/gc", s.gcStatus)
 	mux.HandleFunc("GET /api/gc/check", s.gcCheck)
 	mux.HandleFunc("POST /api/gc/run", s.gcRun)
@@ -141,7 +144,7 @@ func writeAPIError(w http.ResponseWriter, err error) {
 		writeJSON(w, code, apiErrorBody{Error: st.Message, Reason: string(st.Reason)})
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrUnknownKind):
 		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, ErrNoUploadURL):
+	case errors.Is(err, ErrNoUploadURL), errors.Is(err, ErrNotReady):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrGCUnavailable):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
