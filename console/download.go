@@ -89,16 +89,22 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// exportOptions reaches the registry at Registry.Address when it is set,
+// otherwise at the image's in-cluster host through the API server's proxy
+// to DVCR's Service (serviceProxy).
 func (s *Server) exportOptions(host string) exporter.Options {
 	reg := s.opts.Registry
-	addr := reg.Address
-	if addr == "" {
-		addr = host
-	}
-	return exporter.Options{
-		Registry: addr, RegistryHost: host, Insecure: reg.Insecure, CABundle: reg.CABundle,
+	opts := exporter.Options{
+		Registry: reg.Address, RegistryHost: host, Insecure: reg.Insecure, CABundle: reg.CABundle,
 		AuthFile: reg.AuthFile, RegistryTransport: reg.Transport,
 	}
+	if opts.Registry == "" {
+		opts.Registry = host
+		if opts.RegistryTransport == nil {
+			opts.RegistryTransport = s.proxy
+		}
+	}
+	return opts
 }
 
 // writeDownloadError answers for an export that failed before its first

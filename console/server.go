@@ -38,6 +38,9 @@ type Server struct {
 	core     kubernetes.Interface
 	sessions *sessions
 	uploads  *http.Client
+	// proxy carries "Download" through the API server to DVCR's Service
+	// when no registry address is given.
+	proxy http.RoundTripper
 }
 
 // New builds a console from the operator's client configuration.
@@ -58,9 +61,13 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: client: %w", err)
 	}
+	proxy, err := newServiceProxy(kube)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	return &Server{
 		opts: opts, dynamic: dyn, core: core, sessions: newSessions(),
-		uploads: &http.Client{Transport: uploadTransport()},
+		uploads: &http.Client{Transport: uploadTransport()}, proxy: proxy,
 	}, nil
 }
 

@@ -52,7 +52,7 @@ func NewCommand(streams Streams) *cobra.Command {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8089", "loopback address to serve on (port 0: any free port)")
 	fs.StringVar(&f.configPath, "config", "", "DVCR configuration file, for the garbage collection panel")
 	fs.StringVar(&f.namespace, "dvcr-namespace", "d8-virtualization", "namespace DVCR runs in: \"Run now\" is offered to users who may exec into its pods")
-	fs.StringVar(&f.registry, "registry", "", "DVCR's registry as this machine reaches it, for \"Download\" (e.g. 127.0.0.1:5000 of a kubectl port-forward to DVCR's Service; default: the host of the image's status.target.registryURL)")
+	fs.StringVar(&f.registry, "registry", "", "DVCR's registry as this machine reaches it, for \"Download\" (e.g. 127.0.0.1:5000 of a kubectl port-forward; default: the API server's proxy to the Service named in the image's status.target.registryURL, with your own credentials)")
 	fs.BoolVar(&f.insecure, "registry-insecure", false, "reach --registry over plain HTTP")
 	fs.StringVar(&f.caFile, "registry-ca-file", "", "CA bundle trusted for --registry besides the system's")
 	fs.StringVar(&f.authFile, "registry-auth-file", "", "docker config.json with DVCR's credentials, for \"Download\"")
