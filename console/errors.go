@@ -17,3 +17,6 @@ var (
 	// ErrForbidden: the operator's identity may not do this.
 	ErrForbidden = errors.New("forbidden")
 )
+
+// ErrNotReady: the image is not Ready, so it has no disk file to download.
+var ErrNotReady = errors.New("the image is not Ready")

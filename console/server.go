@@ -27,6 +27,8 @@ type Options struct {
 	// may exec into its pods there (what `kubectl exec … dvcr-cleaner gc
 	// run` needs), so the console grants nothing the user lacks.
 	DVCRNamespace string
+	// Registry is how "Download" reaches DVCR's registry.
+	Registry Registry
 }
 
 // Server is the console's HTTP server.
@@ -36,6 +38,9 @@ type Server struct {
 	core     kubernetes.Interface
 	sessions *sessions
 	uploads  *http.Client
+	// proxy carries "Download" through the API server to DVCR's Service
+	// when no registry address is given.
+	proxy http.RoundTripper
 }
 
 // New builds a console from the operator's client configuration.
@@ -56,9 +61,13 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: client: %w", err)
 	}
+	proxy, err := newServiceProxy(kube)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
 	return &Server{
 		opts: opts, dynamic: dyn, core: core, sessions: newSessions(),
-		uploads: &http.Client{Transport: uploadTransport()},
+		uploads: &http.Client{Transport: uploadTransport()}, proxy: proxy,
 	}, nil
 }
 
@@ -104,6 +113,7 @@ func (s *Server) Handler(listen string) http.Handler {
 	mux.HandleFunc("POST /api/images/{kind}", s.create)
 	mux.HandleFunc("DELETE /api/images/{kind}/{name}", s.remove)
 	mux.HandleFunc("PUT /api/upload/{kind}/{name}", s.upload)
+	mux.HandleFunc("GET /api/download/{kind}/{name}", s.download)
 	mux.HandleFunc("GET /api/gc", s.gcStatus)
 	mux.HandleFunc("GET /api/gc/check", s.gcCheck)
 	mux.HandleFunc("POST /api/gc/run", s.gcRun)
@@ -141,7 +151,7 @@ func writeAPIError(w http.ResponseWriter, err error) {
 		writeJSON(w, code, apiErrorBody{Error: st.Message, Reason: string(st.Reason)})
 	case errors.Is(err, ErrBadRequest), errors.Is(err, ErrUnknownKind):
 		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, ErrNoUploadURL):
+	case errors.Is(err, ErrNoUploadURL), errors.Is(err, ErrNotReady):
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, ErrGCUnavailable):
 		writeError(w, http.StatusServiceUnavailable, err.Error())

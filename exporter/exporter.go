@@ -50,6 +50,12 @@ type Options struct {
 	// RegistryTransport carries the requests instead of the network.
 	RegistryTransport http.RoundTripper
 	Progress          func(Event)
+	// Begin, when set, is called once the disk file's name (as stored, or
+	// as written when converted or decompressed) and the output's size (-1
+	// when unknown: decompressing) are known, before the first byte is
+	// written; an error ends the export. A server streaming FILE "-" sets
+	// its response headers there.
+	Begin func(name string, size int64) error
 }
 
 // Phases reported in Event.Phase.

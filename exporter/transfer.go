@@ -49,6 +49,11 @@ func transfer(ctx context.Context, c *registryclient.Client, img *image, file st
 			return nil, fmt.Errorf("%s: --format raw: %w", img.display, err)
 		}
 	}
+	if opts.Begin != nil {
+		if err := opts.Begin(name, total); err != nil {
+			return nil, err
+		}
+	}
 	if j.out, err = openOutput(file, name, opts.Continue, opts.Stdout, total); err != nil {
 		return nil, err
 	}

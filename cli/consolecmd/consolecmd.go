@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,10 @@ type flags struct {
 	configPath     string
 	namespace      string
 	requestTimeout time.Duration
+	registry       string
+	insecure       bool
+	caFile         string
+	authFile       string
 }
 
 // NewCommand returns `dvcr console`.
@@ -47,6 +52,10 @@ func NewCommand(streams Streams) *cobra.Command {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8089", "loopback address to serve on (port 0: any free port)")
 	fs.StringVar(&f.configPath, "config", "", "DVCR configuration file, for the garbage collection panel")
 	fs.StringVar(&f.namespace, "dvcr-namespace", "d8-virtualization", "namespace DVCR runs in: \"Run now\" is offered to users who may exec into its pods")
+	fs.StringVar(&f.registry, "registry", "", "DVCR's registry as this machine reaches it, for \"Download\" (e.g. 127.0.0.1:5000 of a kubectl port-forward; default: the API server's proxy to the Service named in the image's status.target.registryURL, with your own credentials)")
+	fs.BoolVar(&f.insecure, "registry-insecure", false, "reach --registry over plain HTTP")
+	fs.StringVar(&f.caFile, "registry-ca-file", "", "CA bundle trusted for --registry besides the system's")
+	fs.StringVar(&f.authFile, "registry-auth-file", "", "docker config.json with DVCR's credentials, for \"Download\"")
 	fs.DurationVar(&f.requestTimeout, "request-timeout", gc.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
 	return cmd
 }
@@ -59,7 +68,13 @@ func run(ctx context.Context, f *flags, streams Streams) error {
 	if err != nil {
 		return err
 	}
-	opts := console.Options{Kube: kube, DVCRNamespace: f.namespace}
+	opts := console.Options{Kube: kube, DVCRNamespace: f.namespace,
+		Registry: console.Registry{Address: f.registry, Insecure: f.insecure, AuthFile: f.authFile}}
+	if f.caFile != "" {
+		if opts.Registry.CABundle, err = os.ReadFile(f.caFile); err != nil {
+			return fmt.Errorf("--registry-ca-file: %w", err)
+		}
+	}
 	if f.configPath != "" {
 		opts.GC = console.LocalCollector{ConfigPath: f.configPath}
 	}

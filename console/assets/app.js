@@ -120,6 +120,13 @@ function rowElement(r) {
     el("td", { class: "opt" }, r.unpacked || ""),
     el("td", { class: "opt" }, r.format || ""),
     el("td", { title: new Date(r.created).toLocaleString() }, age(r.created)));
+  if (phase === "Ready") {
+    const link = el("a", { class: "download", href: downloadURL(state.tab, r.name, r.namespace), download: true, "data-download": r.name,
+      title: "Download the disk file as stored", "aria-label": `Download ${r.name}` }, "Download");
+    link.addEventListener("click", (e) => e.stopPropagation());
+    link.addEventListener("keydown", (e) => e.stopPropagation());
+    title.append(link);
+  }
   tr.addEventListener("click", () => openDetails(r.name, r.namespace));
   tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openDetails(r.name, r.namespace); } });
   return tr;
@@ -335,6 +342,13 @@ async function uploadFile(kind, name, namespace, file) {
 
 // ---- details and delete ----
 
+// downloadURL streams the image's disk file as stored; the browser saves it
+// under the name the server gives (Content-Disposition) and shows its
+// progress (Content-Length).
+function downloadURL(kind, name, namespace) {
+  return `/api/download/${kind}/${encodeURIComponent(name)}${kind === "vi" ? `?namespace=${encodeURIComponent(namespace || "")}` : ""}`;
+}
+
 async function openDetails(name, namespace) {
   state.details = { name, namespace: namespace || "", kind: state.tab };
   $("#details-error").hidden = true;
@@ -359,6 +373,9 @@ async function loadDetails() {
     return;
   }
   $("#details-title").textContent = `${kindNames[d.kind]} ${d.namespace ? d.namespace + "/" : ""}${d.name}`;
+  const download = $("#details-download");
+  download.hidden = info.phase !== "Ready" || !!info.deleting;
+  download.href = downloadURL(d.kind, d.name, d.namespace);
   const items = [
     ["Phase", phaseBadge(info.phase)], ["Progress", info.progress || ""], ["Source", `${info.source || ""} ${info.sourceRef || ""}`],
     ["Format", info.format || ""], ["Stored", info.stored || ""], ["Unpacked", info.unpacked || ""],
