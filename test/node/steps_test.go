@@ -90,6 +90,8 @@ spec:
 	if diff, err := exec.Command("cmp", disk, out).CombinedOutput(); err != nil {
 		t.Errorf("dvcr export of the uploaded image differs from the file uploaded: %v\n%s", err, diff)
 	}
+	// And through the web console, with the operator's identity.
+	assertConsoleDownload(t, "cvi/uploaded", disk)
 }
 
 func testVirtualImageByObjectRef(t *testing.T) {
