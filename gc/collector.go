@@ -366,6 +366,6 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		Usage: func(ctx context.Context) (storage.Usage, error) {
 			return storage.StoreUsage(ctx, cfg, driver)
 		},
-		Store: &ResultStore{driver: driver, fault: hooks.fault},
+		Store: newResultStore(driver, hooks.fault),
 	}, nil
 }

@@ -2,10 +2,8 @@ package gc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
@@ -87,68 +85,27 @@ const KeepResults = 10
 
 // ResultStore keeps the last KeepResults records in storage.
 type ResultStore struct {
-	driver storagedriver.StorageDriver
-	mu     sync.Mutex
-	// fault, when not nil, is called between writing the new records and
-	// putting them in place (fault.go).
-	fault func(string)
+	records *storage.Records[Result]
 }
 
 // NewResultStore returns a store on the registry's storage driver.
 func NewResultStore(driver storagedriver.StorageDriver) *ResultStore {
-	return &ResultStore{driver: driver}
+	return newResultStore(driver, nil)
+}
+
+// newResultStore is NewResultStore with fault, when not nil, called between
+// writing the new records and putting them in place (fault.go).
+func newResultStore(driver storagedriver.StorageDriver, fault func(string)) *ResultStore {
+	r := &storage.Records[Result]{Driver: driver, Path: resultsPath, Keep: KeepResults, What: "gc results"}
+	if fault != nil {
+		r.BeforeMove = func() { fault(faultRecord) }
+	}
+	return &ResultStore{records: r}
 }
 
 // List returns the records, newest first.
-func (s *ResultStore) List(ctx context.Context) ([]Result, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.load(ctx)
-}
-
-func (s *ResultStore) load(ctx context.Context) ([]Result, error) {
-	data, err := s.driver.GetContent(ctx, resultsPath)
-	if err != nil {
-		var nf storagedriver.PathNotFoundError
-		if asPathNotFound(err, &nf) {
-			return []Result{}, nil
-		}
-		return nil, fmt.Errorf("reading gc results: %w", err)
-	}
-	var out []Result
-	if err := json.Unmarshal(data, &out); err != nil {
-		return nil, fmt.Errorf("reading gc results %s: %w", resultsPath, err)
-	}
-	return out, nil
-}
+func (s *ResultStore) List(ctx context.Context) ([]Result, error) { return s.records.List(ctx) }
 
 // Add records a run, dropping the oldest beyond KeepResults. An unreadable
 // store is replaced rather than blocking every later record.
-func (s *ResultStore) Add(ctx context.Context, r Result) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	list, err := s.load(ctx)
-	if err != nil {
-		list = nil
-	}
-	list = append([]Result{r}, list...)
-	if len(list) > KeepResults {
-		list = list[:KeepResults]
-	}
-	data, err := json.MarshalIndent(list, "", "  ")
-	if err != nil {
-		return err
-	}
-	// Written aside, then moved in place: a crash while writing leaves the
-	// previous records whole.
-	if err := s.driver.PutContent(ctx, resultsPath+".new", data); err != nil {
-		return fmt.Errorf("writing gc results: %w", err)
-	}
-	if s.fault != nil {
-		s.fault(faultRecord)
-	}
-	if err := s.driver.Move(ctx, resultsPath+".new", resultsPath); err != nil {
-		return fmt.Errorf("writing gc results: %w", err)
-	}
-	return nil
-}
+func (s *ResultStore) Add(ctx context.Context, r Result) error { return s.records.Add(ctx, r) }

@@ -141,10 +141,10 @@ func TestResultStoreSurvivesCrashWhileWriting(t *testing.T) {
 	if err := store.Add(f.ctx, Result{Result: ResultSuccess, Trigger: "first"}); err != nil {
 		t.Fatal(err)
 	}
-	store.fault = func(string) { panic("crash") }
+	crashing := newResultStore(f.driver, func(string) { panic("crash") })
 	func() {
 		defer func() { _ = recover() }()
-		_ = store.Add(f.ctx, Result{Result: ResultSuccess, Trigger: "second"})
+		_ = crashing.Add(f.ctx, Result{Result: ResultSuccess, Trigger: "second"})
 	}()
 	list, err := NewResultStore(f.driver).List(f.ctx)
 	if err != nil || len(list) != 1 || list[0].Trigger != "first" {
