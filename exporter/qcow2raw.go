@@ -1,13 +1,9 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"sort"
 )
 
 // qcow2 fields used to convert to raw (big-endian, offsets in the header).
@@ -21,31 +17,15 @@ const (
 	qcowMaxL1Entries = 32 << 20 / 8       // qemu's own limit on the L1 table
 )
 
-// ErrUnsupported: --format raw cannot convert this image.
-var ErrUnsupported = errors.New("cannot convert to raw")
-
-// rangeReader reads a range of the disk file through its own request.
-type rangeReader func(ctx context.Context, off, n int64) ([]byte, error)
-
-// region is a piece of the disk file met in the sequential pass: metadata
-// already read by range (compared, so the layer digest vouches for it) or a
-// data cluster (written at guest).
-type region struct {
-	off   int64
-	meta  []byte
-	guest int64
-}
-
-// qcow2Map is what the conversion needs of a qcow2 file.
+// qcow2Map is a qcow2 file being mapped.
 type qcow2Map struct {
+	diskMap
 	clusterSize int64
-	virtualSize int64
-	regions     []region // sorted by off
 }
 
 // mapQcow2 reads the header, the L1 table and the L2 tables by range and
 // lists the data clusters in file order.
-func mapQcow2(ctx context.Context, read rangeReader, fileSize int64) (*qcow2Map, error) {
+func mapQcow2(ctx context.Context, read rangeReader, fileSize int64) (*diskMap, error) {
 	hdr, err := read(ctx, 0, min(qcowHeaderLen, fileSize))
 	if err != nil {
 		return nil, err
@@ -54,12 +34,12 @@ func mapQcow2(ctx context.Context, read rangeReader, fileSize int64) (*qcow2Map,
 	if err != nil {
 		return nil, err
 	}
-	m.regions = append(m.regions, region{off: 0, meta: hdr})
+	m.addMeta(0, hdr)
 	l1, err := read(ctx, l1Off, l1Size*8)
 	if err != nil {
 		return nil, err
 	}
-	m.regions = append(m.regions, region{off: l1Off, meta: l1})
+	m.addMeta(l1Off, l1)
 	perL2 := m.clusterSize / 8
 	for i := int64(0); i < l1Size; i++ {
 		l2Off := int64(binary.BigEndian.Uint64(l1[i*8:]) & qcowOffsetMask)
@@ -73,13 +53,13 @@ func mapQcow2(ctx context.Context, read rangeReader, fileSize int64) (*qcow2Map,
 		if err != nil {
 			return nil, err
 		}
-		m.regions = append(m.regions, region{off: l2Off, meta: l2})
+		m.addMeta(l2Off, l2)
 		if err := m.addClusters(l2, i*perL2*m.clusterSize, fileSize); err != nil {
 			return nil, err
 		}
 	}
-	sort.SliceStable(m.regions, func(a, b int) bool { return m.regions[a].off < m.regions[b].off })
-	return m, nil
+	m.sortRegions()
+	return &m.diskMap, nil
 }
 
 // parseQcow2Header checks what the conversion supports and returns the
@@ -91,7 +71,7 @@ func parseQcow2Header(h []byte, fileSize int64) (*qcow2Map, int64, int64, error)
 	be := binary.BigEndian
 	version := be.Uint32(h[4:])
 	bits := be.Uint32(h[20:])
-	m := &qcow2Map{clusterSize: 1 << (bits & 63), virtualSize: int64(be.Uint64(h[24:]))}
+	m := &qcow2Map{clusterSize: 1 << (bits & 63), diskMap: diskMap{virtualSize: int64(be.Uint64(h[24:]))}}
 	switch {
 	case version != 2 && version != 3:
 		return nil, 0, 0, fmt.Errorf("%w: qcow2 version %d", ErrUnsupported, version)
@@ -143,71 +123,7 @@ func (m *qcow2Map) addClusters(l2 []byte, base, fileSize int64) error {
 		if host+min(m.clusterSize, m.virtualSize-guest) > fileSize {
 			return fmt.Errorf("%w: cluster at %d is past the end of the file", ErrUnsupported, host)
 		}
-		m.regions = append(m.regions, region{off: host, guest: guest})
-	}
-	return nil
-}
-
-// writerAt is the sparse output.
-type writerAt interface {
-	WriteAt(p []byte, off int64) (int, error)
-}
-
-// convert reads the disk file once, in order: it compares the metadata met
-// with what was read by range and writes each data cluster that is not all
-// zeros at its guest offset. What is not written stays a hole.
-func (m *qcow2Map) convert(src io.Reader, size int64, out writerAt) error {
-	cluster := make([]byte, m.clusterSize)
-	var pos int64
-	lastData := int64(-1) // cluster holds the data cluster read there
-	for _, r := range m.regions {
-		n, buf := int64(len(r.meta)), cluster
-		if r.meta == nil {
-			n = min(m.clusterSize, size-r.off)
-		} else if n > int64(len(buf)) {
-			buf = make([]byte, n) // an L1 table of several clusters
-		}
-		if r.off == lastData && r.meta == nil {
-			// A cluster shared by two guest offsets (an internal snapshot).
-			if err := writeCluster(out, buf[:n], r.guest, m.virtualSize); err != nil {
-				return err
-			}
-			continue
-		}
-		if r.off < pos {
-			return fmt.Errorf("%w: clusters overlap at %d", ErrUnsupported, r.off)
-		}
-		if _, err := io.CopyN(io.Discard, src, r.off-pos); err != nil {
-			return err
-		}
-		if _, err := io.ReadFull(src, buf[:n]); err != nil {
-			return err
-		}
-		pos, lastData = r.off+n, -1
-		if r.meta != nil {
-			if !bytes.Equal(buf[:n], r.meta) {
-				return fmt.Errorf("%w: the metadata at %d differs from the layer's", ErrDigestMismatch, r.off)
-			}
-			continue
-		}
-		lastData = r.off
-		if err := writeCluster(out, buf[:n], r.guest, m.virtualSize); err != nil {
-			return err
-		}
-	}
-	_, err := io.CopyN(io.Discard, src, size-pos)
-	return err
-}
-
-// writeCluster writes a cluster cut at the virtual size, unless it is all
-// zeros (a hole is the same and takes no space).
-func writeCluster(out writerAt, b []byte, guest, virtualSize int64) error {
-	b = b[:min(int64(len(b)), virtualSize-guest)]
-	for _, c := range b {
-		if c != 0 {
-			_, err := out.WriteAt(b, guest)
-			return err
-		}
+		m.addData(host, m.clusterSize, guest, m.clusterSize, nil)
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func TestParseQcow2Header(t *testing.T) {
 // TestAddClusters: zero-flag and unallocated entries are holes, the last
 // cluster past the virtual size is not listed, compressed ones refused.
 func TestAddClusters(t *testing.T) {
-	m := &qcow2Map{clusterSize: 512, virtualSize: 3 * 512}
+	m := &qcow2Map{clusterSize: 512, diskMap: diskMap{virtualSize: 3 * 512}}
 	l2 := make([]byte, 512)
 	be := binary.BigEndian
 	be.PutUint64(l2[0:], 1024|1<<63)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/dvcr/dvcr/importer/diskformat"
@@ -18,22 +19,37 @@ func (j *job) planRaw(ctx context.Context, c *registryclient.Client, data *bufio
 	if comp := compressionOf(data, true); comp != "" {
 		return "", 0, fmt.Errorf("%w: the disk file is %s compressed (use --decompress, then qemu-img convert)", ErrUnsupported, comp)
 	}
-	switch j.img.labels.Format {
-	case diskformat.Raw:
+	if j.img.labels.Format == diskformat.Raw {
 		return j.e.Name, j.e.Size, nil
-	case diskformat.QCOW2:
-	default:
-		return "", 0, fmt.Errorf("%w: converting %s is not supported (qcow2 and raw only)", ErrUnsupported, j.img.labels.Format)
+	}
+	mapFile, ok := mappers[j.img.labels.Format]
+	if !ok {
+		return "", 0, fmt.Errorf("%w: converting %s is not supported (%s)", ErrUnsupported, j.img.labels.Format, convertible())
 	}
 	read := func(ctx context.Context, off, n int64) ([]byte, error) {
 		return j.readRange(ctx, c, off, n)
 	}
-	m, err := mapQcow2(ctx, read, j.e.Size)
+	m, err := mapFile(ctx, read, j.e.Size)
 	if err != nil {
 		return "", 0, err
 	}
 	j.conv = m
 	return rawName(j.e.Name), m.virtualSize, nil
+}
+
+// mappers are the formats --format raw converts.
+var mappers = map[diskformat.Format]mapper{
+	diskformat.QCOW2: mapQcow2,
+}
+
+// convertible names the formats --format raw takes, for an error.
+func convertible() string {
+	names := []string{string(diskformat.Raw)}
+	for f := range mappers {
+		names = append(names, string(f))
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ") + " only"
 }
 
 // readRange reads n bytes of the disk file at off through a request of

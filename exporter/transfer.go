@@ -20,8 +20,8 @@ type job struct {
 	in       io.Reader // the layer, hashed as read
 	e        entry
 	out      *output
-	existing int64     // bytes of the output kept by --continue
-	conv     *qcow2Map // --format raw of a qcow2
+	existing int64    // bytes of the output kept by --continue
+	conv     *diskMap // --format raw: the map of the disk file
 }
 
 // transfer streams the layer: header, disk file into the output, tail;

@@ -1,0 +1,159 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// ErrUnsupported: --format raw cannot convert this image.
+var ErrUnsupported = errors.New("cannot convert to raw")
+
+// rangeReader reads a range of the disk file through its own request.
+type rangeReader func(ctx context.Context, off, n int64) ([]byte, error)
+
+// mapper reads the metadata of one disk format by range and lists what the
+// sequential pass must read.
+type mapper func(ctx context.Context, read rangeReader, fileSize int64) (*diskMap, error)
+
+// inflate decodes a compressed piece of the disk file into dst, which it
+// must fill exactly.
+type inflate func(dst, src []byte) error
+
+// region is a piece of the disk file met in the sequential pass: metadata
+// already read by range (compared, so the layer digest vouches for what
+// the map was built from) or data for the guest at guest.
+type region struct {
+	off   int64
+	n     int64  // bytes of the file: len(meta), or the data as stored
+	meta  []byte // metadata read by range; nil for data
+	guest int64  // data: offset in the raw output
+	size  int64  // data: bytes it holds for the guest (a cluster, a grain)
+	// decode, when set, inflates the n stored bytes into size bytes. The
+	// n bytes may be an upper bound that overlaps the next region (qcow2
+	// packs compressed clusters byte by byte).
+	decode inflate
+}
+
+// diskMap is what a conversion to raw needs of a disk file.
+type diskMap struct {
+	virtualSize int64
+	regions     []region
+}
+
+func (m *diskMap) addMeta(off int64, b []byte) {
+	m.regions = append(m.regions, region{off: off, n: int64(len(b)), meta: b})
+}
+
+func (m *diskMap) addData(off, n, guest, size int64, decode inflate) {
+	m.regions = append(m.regions, region{off: off, n: n, guest: guest, size: size, decode: decode})
+}
+
+// sortRegions puts the regions in file order; equal offsets keep the order
+// they were listed in.
+func (m *diskMap) sortRegions() {
+	sort.SliceStable(m.regions, func(a, b int) bool { return m.regions[a].off < m.regions[b].off })
+}
+
+// writerAt is the sparse output.
+type writerAt interface {
+	WriteAt(p []byte, off int64) (int, error)
+}
+
+// convert reads the disk file once, in order: it compares the metadata met
+// with what was read by range and writes each piece of data that is not
+// all zeros at its guest offset. What is not written stays a hole.
+func (m *diskMap) convert(src io.Reader, size int64, out writerAt) error {
+	w := &window{src: src}
+	var plain []byte
+	for _, r := range m.regions {
+		b, err := w.span(r.off, min(r.off+r.n, size))
+		if err != nil {
+			return err
+		}
+		switch {
+		case r.meta != nil:
+			if !bytes.Equal(b, r.meta) {
+				return fmt.Errorf("%w: the metadata at %d differs from the layer's", ErrDigestMismatch, r.off)
+			}
+			continue
+		case r.decode != nil:
+			if int64(cap(plain)) < r.size {
+				plain = make([]byte, r.size)
+			}
+			if err := r.decode(plain[:r.size], b); err != nil {
+				return fmt.Errorf("%w: the compressed data at %d: %v", ErrUnsupported, r.off, err)
+			}
+			b = plain[:r.size]
+		}
+		if err := writeData(out, b, r.guest, m.virtualSize); err != nil {
+			return err
+		}
+	}
+	return w.discardTo(size)
+}
+
+// writeData writes data cut at the virtual size, unless it is all zeros
+// (a hole is the same and takes no space).
+func writeData(out writerAt, b []byte, guest, virtualSize int64) error {
+	b = b[:max(0, min(int64(len(b)), virtualSize-guest))]
+	for _, c := range b {
+		if c != 0 {
+			_, err := out.WriteAt(b, guest)
+			return err
+		}
+	}
+	return nil
+}
+
+// window serves ranges of a sequential reader in ascending order of their
+// start; ranges may overlap the one before (compressed clusters share
+// sectors; an internal snapshot shares clusters).
+type window struct {
+	src   io.Reader
+	buf   []byte // the file from start on
+	start int64
+}
+
+// span returns the file's bytes [off, end).
+func (w *window) span(off, end int64) ([]byte, error) {
+	if off < w.start || end < off {
+		return nil, fmt.Errorf("%w: the map goes back from %d to %d", ErrUnsupported, w.start, min(off, end))
+	}
+	if have := w.start + int64(len(w.buf)); off >= have {
+		if err := w.discardTo(off); err != nil {
+			return nil, err
+		}
+	} else {
+		// Keep the overlap at the front of the buffer.
+		w.buf = w.buf[:copy(w.buf, w.buf[off-w.start:])]
+		w.start = off
+	}
+	if need := end - off; need > int64(len(w.buf)) {
+		if need > int64(cap(w.buf)) {
+			w.buf = append(make([]byte, 0, need), w.buf...)
+		}
+		n := len(w.buf)
+		w.buf = w.buf[:need]
+		if _, err := io.ReadFull(w.src, w.buf[n:]); err != nil {
+			return nil, fmt.Errorf("reading the disk file at %d: %w", off+int64(n), err)
+		}
+	}
+	return w.buf[:end-off], nil
+}
+
+// discardTo skips the file up to off.
+func (w *window) discardTo(off int64) error {
+	have := w.start + int64(len(w.buf))
+	if off < have {
+		return nil
+	}
+	if _, err := io.CopyN(io.Discard, w.src, off-have); err != nil {
+		return fmt.Errorf("reading the disk file at %d: %w", have, err)
+	}
+	w.buf, w.start = w.buf[:0], off
+	return nil
+}
