@@ -10,6 +10,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/dvcr/dvcr/importer/registryclient"
+	"github.com/dvcr/dvcr/progress"
 )
 
 // blobReader reads a blob of known size from an offset and, when the
@@ -27,7 +28,7 @@ type blobReader struct {
 	failures   int
 	maxRetries int
 	idle       time.Duration
-	prog       *progress
+	prog       *progress.Counter
 }
 
 // open starts a request from off; a registry silent for idle is given up.
@@ -107,7 +108,7 @@ func (b *blobReader) retry(cause error) error {
 		return fmt.Errorf("reading the layer at byte %d of %d: %w (gave up after %d attempts)", b.off, b.desc.Size, cause, b.maxRetries)
 	}
 	wait := min(time.Duration(b.failures)*500*time.Millisecond, 5*time.Second)
-	b.prog.note(PhaseRetry, fmt.Sprintf("connection lost at byte %d of %d of the layer (%v): resuming in %s (attempt %d of %d)",
+	b.prog.Note(PhaseRetry, fmt.Sprintf("connection lost at byte %d of %d of the layer (%v): resuming in %s (attempt %d of %d)",
 		b.off, b.desc.Size, cause, wait, b.failures, b.maxRetries))
 	t := time.NewTimer(wait)
 	defer t.Stop()

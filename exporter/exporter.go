@@ -27,6 +27,7 @@ import (
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/importer/source"
+	"github.com/dvcr/dvcr/progress"
 )
 
 // DefaultIdleTimeout is how long a silent registry connection is waited for.
@@ -67,12 +68,7 @@ const (
 )
 
 // Event is a progress report.
-type Event struct {
-	Phase   string `json:"phase"`
-	Bytes   int64  `json:"bytes"`
-	Total   int64  `json:"total"`
-	Message string `json:"message,omitempty"`
-}
+type Event = progress.Event
 
 // Result describes an export.
 type Result struct {
@@ -107,7 +103,7 @@ func Export(ctx context.Context, repository, file string, opts Options) (*Result
 		tag = "latest"
 	}
 	display := strings.TrimSuffix(repository, ":"+tag)
-	prog := newProgress(opts.Progress)
+	prog := progress.New(opts.Progress)
 	c, err := newClient(ctx, opts, prog, repo.Path())
 	if err != nil {
 		return nil, err
@@ -167,7 +163,7 @@ func checkOptions(file string, opts Options) error {
 }
 
 // newClient connects to the registry with pull scope on repo.
-func newClient(ctx context.Context, opts Options, prog *progress, repo string) (*registryclient.Client, error) {
+func newClient(ctx context.Context, opts Options, prog *progress.Counter, repo string) (*registryclient.Client, error) {
 	transport := opts.RegistryTransport
 	if transport == nil {
 		t, err := source.NewTransport(opts.CABundle)
@@ -181,7 +177,7 @@ func newClient(ctx context.Context, opts Options, prog *progress, repo string) (
 		Transport: transport,
 		PullOnly:  true,
 		OnWait: func(reason string, d time.Duration) {
-			prog.note(PhaseWaiting, fmt.Sprintf("%s: waiting %s", reason, d))
+			prog.Note(PhaseWaiting, fmt.Sprintf("%s: waiting %s", reason, d))
 		},
 	}
 	if opts.AuthFile != "" {

@@ -10,6 +10,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/dvcr/dvcr/importer/registryclient"
+	"github.com/dvcr/dvcr/progress"
 )
 
 // job is one transfer of a layer into an output.
@@ -26,7 +27,7 @@ type job struct {
 
 // transfer streams the layer: header, disk file into the output, tail;
 // then checks the layer digest.
-func transfer(ctx context.Context, c *registryclient.Client, img *image, file string, opts Options, prog *progress) (*Result, error) {
+func transfer(ctx context.Context, c *registryclient.Client, img *image, file string, opts Options, prog *progress.Counter) (*Result, error) {
 	j := &job{img: img, layer: digest.Canonical.Digester()}
 	j.br = &blobReader{ctx: ctx, c: c, repo: img.repo, desc: img.layer, maxRetries: opts.MaxRetries, idle: opts.IdleTimeout, prog: prog}
 	defer j.br.Close()
@@ -68,9 +69,9 @@ func transfer(ctx context.Context, c *registryclient.Client, img *image, file st
 }
 
 // run writes the disk file and reads the tail, then checks the digest.
-func (j *job) run(data *bufio.Reader, comp string, cont bool, prog *progress) error {
+func (j *job) run(data *bufio.Reader, comp string, cont bool, prog *progress.Counter) error {
 	if cont {
-		prog.begin(PhaseContinue, 0, j.e.Size)
+		prog.Begin(PhaseContinue, 0, j.e.Size)
 		k, err := j.out.resume(j.e.Size, j.layer.Hash())
 		if err != nil {
 			return err
@@ -79,12 +80,12 @@ func (j *job) run(data *bufio.Reader, comp string, cont bool, prog *progress) er
 		j.br.seek(j.e.DataOffset() + k)
 		data = bufio.NewReaderSize(io.LimitReader(j.in, j.e.Size-k), 256<<10)
 	}
-	prog.begin(PhaseTransfer, j.existing, j.e.Size)
+	prog.Begin(PhaseTransfer, j.existing, j.e.Size)
 	src := io.Reader(io.TeeReader(data, prog))
 	if err := j.copy(src, comp); err != nil {
 		return fmt.Errorf("%s: %w", j.img.display, err)
 	}
-	prog.end()
+	prog.End()
 	if err := zeroTail(j.in); err != nil {
 		return fmt.Errorf("%s: %w", j.img.display, err)
 	}

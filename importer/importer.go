@@ -24,6 +24,7 @@ import (
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/importer/source"
+	"github.com/dvcr/dvcr/progress"
 )
 
 // DefaultRegistry is where `dvcr serve` listens with its embedded defaults.
@@ -59,12 +60,7 @@ const (
 )
 
 // Event is a progress report.
-type Event struct {
-	Phase   string `json:"phase"`
-	Bytes   int64  `json:"bytes"`
-	Total   int64  `json:"total"` // -1 when unknown
-	Message string `json:"message,omitempty"`
-}
+type Event = progress.Event
 
 // Result describes an imported image.
 type Result struct {
@@ -87,7 +83,7 @@ func Import(ctx context.Context, src, repository string, opts Options) (*Result,
 		return importFromDVCR(ctx, from, repository, opts)
 	}
 	opts = withDefaults(opts)
-	prog := newProgress(opts.Progress)
+	prog := progress.New(opts.Progress)
 	s, err := source.Parse(src, sourceOptions(opts, prog))
 	if err != nil {
 		return nil, err
@@ -108,7 +104,7 @@ func Import(ctx context.Context, src, repository string, opts Options) (*Result,
 // repository.
 func ImportStream(ctx context.Context, stream *source.Stream, repository string, opts Options) (*Result, error) {
 	opts = withDefaults(opts)
-	j, err := newJob(ctx, repository, opts, newProgress(opts.Progress))
+	j, err := newJob(ctx, repository, opts, progress.New(opts.Progress))
 	if err != nil {
 		return nil, err
 	}
@@ -128,18 +124,18 @@ func withDefaults(opts Options) Options {
 	return opts
 }
 
-func sourceOptions(opts Options, prog *progress) source.Options {
+func sourceOptions(opts Options, prog *progress.Counter) source.Options {
 	return source.Options{
 		Stdin:    opts.Stdin,
 		CABundle: opts.CABundle,
 		Insecure: opts.Insecure,
 		AuthFile: opts.AuthFile,
-		OnRetry:  func(msg string) { prog.note(PhaseRetry, msg) },
+		OnRetry:  func(msg string) { prog.Note(PhaseRetry, msg) },
 	}
 }
 
 // newClient connects to the target registry with push scope on repos.
-func newClient(ctx context.Context, opts Options, prog *progress, repos ...string) (*registryclient.Client, error) {
+func newClient(ctx context.Context, opts Options, prog *progress.Counter, repos ...string) (*registryclient.Client, error) {
 	var transport http.RoundTripper = opts.RegistryTransport
 	if transport == nil {
 		t, err := source.NewTransport(opts.CABundle)
@@ -153,7 +149,7 @@ func newClient(ctx context.Context, opts Options, prog *progress, repos ...strin
 		Transport: transport,
 		ChunkSize: opts.ChunkSize,
 		OnWait: func(reason string, d time.Duration) {
-			prog.note(PhaseWaiting, fmt.Sprintf("%s: waiting %s", reason, d))
+			prog.Note(PhaseWaiting, fmt.Sprintf("%s: waiting %s", reason, d))
 		},
 	}
 	if opts.AuthFile != "" {

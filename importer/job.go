@@ -14,6 +14,7 @@ import (
 	"github.com/dvcr/dvcr/importer/diskformat"
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/importer/source"
+	"github.com/dvcr/dvcr/progress"
 )
 
 // job is one import of a stream into a repository.
@@ -23,13 +24,13 @@ type job struct {
 	tag    string
 	sums   []*checksum
 	opts   Options
-	prog   *progress
+	prog   *progress.Counter
 	start  time.Time
 }
 
 // newJob checks the arguments and connects to the registry; extra names
 // repositories the job also reads (a dvcr:// source).
-func newJob(ctx context.Context, repository string, opts Options, prog *progress, extra ...string) (*job, error) {
+func newJob(ctx context.Context, repository string, opts Options, prog *progress.Counter, extra ...string) (*job, error) {
 	j := &job{opts: opts, prog: prog, start: time.Now()}
 	target, tag, err := ParseRepository(repository, opts.RegistryHost)
 	if err != nil {
@@ -76,7 +77,7 @@ func (j *job) sized(ctx context.Context, stream *source.Stream, insp *diskformat
 		return nil, 0, false, fmt.Errorf("spooling a source of unknown length: %w", err)
 	}
 	_ = os.Remove(f.Name()) // unlinked: nothing is left behind, even if the process is killed
-	j.prog.begin(PhaseDownload, -1)
+	j.prog.Begin(PhaseDownload, 0, -1)
 	n, err := io.Copy(f, contextReader(ctx, io.TeeReader(stream.Body, j.observers(insp))))
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
@@ -85,7 +86,7 @@ func (j *job) sized(ctx context.Context, stream *source.Stream, insp *diskformat
 		f.Close()
 		return nil, 0, false, fmt.Errorf("spooling the source to %s: %w", f.Name(), err)
 	}
-	j.prog.end()
+	j.prog.End()
 	return f, n, true, nil
 }
 
@@ -128,13 +129,13 @@ func (j *job) pushLayer(ctx context.Context, name string, body io.Reader, size i
 
 // send copies the layer to the registry and runs the final checks.
 func (j *job) send(ctx context.Context, up *registryclient.Upload, layer io.Reader, size int64, insp *diskformat.Inspector) (diskformat.Info, error) {
-	j.prog.begin(PhaseTransfer, size)
+	j.prog.Begin(PhaseTransfer, 0, size)
 	if _, err := up.Copy(ctx, layer); err != nil {
 		insp.Abort()
 		return diskformat.Info{}, err
 	}
-	j.prog.end()
-	j.prog.begin(PhaseVerify, -1)
+	j.prog.End()
+	j.prog.Begin(PhaseVerify, 0, -1)
 	info, err := insp.Close()
 	if err != nil {
 		return diskformat.Info{}, err
@@ -147,7 +148,7 @@ func (j *job) send(ctx context.Context, up *registryclient.Upload, layer io.Read
 
 // commit writes the config and the manifest: the image is tagged only now.
 func (j *job) commit(ctx context.Context, info diskformat.Info, layer v1.Descriptor) (*Result, error) {
-	j.prog.begin(PhaseCommit, -1)
+	j.prog.Begin(PhaseCommit, 0, -1)
 	cfg, err := imageConfig(info, layer.Digest)
 	if err != nil {
 		return nil, err

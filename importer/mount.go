@@ -9,6 +9,7 @@ import (
 
 	"github.com/dvcr/dvcr/importer/diskformat"
 	"github.com/dvcr/dvcr/importer/registryclient"
+	"github.com/dvcr/dvcr/progress"
 )
 
 // importFromDVCR copies an image of the same registry (from is "cvi/NAME"
@@ -26,7 +27,7 @@ func importFromDVCR(ctx context.Context, from, repository string, opts Options) 
 	if len(opts.Checksums) > 0 {
 		return nil, fmt.Errorf("%w: --checksum does not apply to a dvcr:// source (its bytes are not read)", ErrBadChecksum)
 	}
-	prog := newProgress(opts.Progress)
+	prog := progress.New(opts.Progress)
 	j, err := newJob(ctx, repository, opts, prog, src.Path())
 	if err != nil {
 		return nil, err
@@ -35,12 +36,12 @@ func importFromDVCR(ctx context.Context, from, repository string, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	prog.begin(PhaseMount, manifest.Config.Size+manifest.Layers[0].Size)
+	prog.Begin(PhaseMount, 0, manifest.Config.Size+manifest.Layers[0].Size)
 	labels, err := mountAll(ctx, j.client, j.repo, src.Path(), manifest)
 	if err != nil {
 		return nil, err
 	}
-	prog.begin(PhaseCommit, -1)
+	prog.Begin(PhaseCommit, 0, -1)
 	if err := j.client.PutManifest(ctx, j.repo, j.tag, m); err != nil {
 		return nil, err
 	}

@@ -96,9 +96,9 @@ func Run(ctx context.Context, repo, file string, f *Flags, streams Streams) erro
 		opts.CABundle = pem
 	}
 	r := newReporter(streams, f.Output == "json", file == "-")
-	opts.Progress = r.event
+	opts.Progress = r.Event
 	res, err := exporter.Export(ctx, repo, file, opts)
-	r.close()
+	r.Close()
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

@@ -15,16 +15,16 @@ var result = &exporter.Result{
 }
 
 func events(r *reporter) {
-	r.event(exporter.Event{Phase: exporter.PhaseTransfer, Bytes: 0, Total: 100})
-	r.event(exporter.Event{Phase: exporter.PhaseRetry, Bytes: 40, Total: 100, Message: "connection lost at byte 40 of 100 of the layer: resuming"})
-	r.event(exporter.Event{Phase: exporter.PhaseTransfer, Bytes: 100, Total: 100})
+	r.Event(exporter.Event{Phase: exporter.PhaseTransfer, Bytes: 0, Total: 100})
+	r.Event(exporter.Event{Phase: exporter.PhaseRetry, Bytes: 40, Total: 100, Message: "connection lost at byte 40 of 100 of the layer: resuming"})
+	r.Event(exporter.Event{Phase: exporter.PhaseTransfer, Bytes: 100, Total: 100})
 }
 
 func TestReportJSON(t *testing.T) {
 	var out, errOut bytes.Buffer
 	r := newReporter(Streams{Out: &out, Err: &errOut}, true, false)
 	events(r)
-	r.close()
+	r.Close()
 	if err := r.result(result); err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestReportPlainAndStdout(t *testing.T) {
 	var out, errOut bytes.Buffer
 	r := newReporter(Streams{Out: &out, Err: &errOut}, false, true)
 	events(r)
-	r.close()
+	r.Close()
 	if err := r.result(result); err != nil {
 		t.Fatal(err)
 	}
@@ -62,19 +62,5 @@ func TestReportPlainAndStdout(t *testing.T) {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
 		}
-	}
-}
-
-func TestReportBar(t *testing.T) {
-	var out, errOut bytes.Buffer
-	r := newReporter(Streams{Out: &out, Err: &errOut}, false, false)
-	r.tty = true
-	events(r)
-	r.close()
-	if !strings.Contains(errOut.String(), "transfer") || !strings.Contains(errOut.String(), "/100 B)") {
-		t.Errorf("bar output %q", errOut.String())
-	}
-	if !strings.Contains(errOut.String(), "retry: connection lost") {
-		t.Errorf("the retry note is not shown: %q", errOut.String())
 	}
 }

@@ -87,9 +87,9 @@ func Run(ctx context.Context, src, repo string, f *Flags, streams Streams) error
 		opts.CABundle = pem
 	}
 	r := newReporter(streams, f.Output == "json")
-	opts.Progress = r.event
+	opts.Progress = r.Event
 	res, err := importer.Import(ctx, src, repo, opts)
-	r.close()
+	r.Close()
 	if err != nil {
 		return fmt.Errorf("import %s into %s: %w", src, repo, err)
 	}

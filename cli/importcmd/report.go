@@ -1,142 +1,35 @@
 package importcmd
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-
+	"github.com/dvcr/dvcr/cli/internal/progressview"
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/units"
 )
 
-// plainInterval spaces progress lines when the output is not a terminal.
-const plainInterval = 5 * time.Second
-
-// reporter renders progress events: a bar at a terminal, NDJSON with -o
-// json, otherwise a line per phase and every few seconds.
+// reporter renders the import's progress (progressview) and its result.
 type reporter struct {
-	mu        sync.Mutex
-	streams   Streams
-	json      *json.Encoder
-	tty       bool
-	bar       *progressbar.ProgressBar
-	phase     string
-	lastPlain time.Time
+	*progressview.View
+	out io.Writer
 }
 
 func newReporter(streams Streams, asJSON bool) *reporter {
-	r := &reporter{streams: streams, tty: isTerminal(streams.Err)}
-	if asJSON {
-		r.json = json.NewEncoder(streams.Out)
-	}
-	return r
+	return &reporter{View: progressview.New(streams.Out, streams.Err, asJSON, countsBytes), out: streams.Out}
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// event is importer.Options.Progress.
-func (r *reporter) event(e importer.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	switch {
-	case r.json != nil:
-		_ = r.json.Encode(e)
-	case r.tty:
-		r.barEvent(e)
-	default:
-		r.plainEvent(e)
-	}
-}
-
-// isNote tells a message that interrupts a phase from the phase itself.
-func isNote(e importer.Event) bool {
-	return e.Phase == importer.PhaseWaiting || e.Phase == importer.PhaseRetry
-}
-
-func (r *reporter) barEvent(e importer.Event) {
-	if isNote(e) {
-		if r.bar != nil {
-			_ = r.bar.Clear()
-		}
-		fmt.Fprintf(r.streams.Err, "%s: %s\n", e.Phase, e.Message)
-		return
-	}
-	if e.Phase != r.phase || r.bar == nil {
-		r.finishBar()
-		r.phase = e.Phase
-		if !countsBytes(e.Phase) {
-			return // short steps before the summary: no bar
-		}
-		r.bar = progressbar.NewOptions64(e.Total,
-			progressbar.OptionSetWriter(r.streams.Err),
-			progressbar.OptionSetDescription(fmt.Sprintf("%-8s", e.Phase)),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionClearOnFinish(),
-		)
-	}
-	_ = r.bar.Set64(e.Bytes)
-}
-
-// countsBytes tells the phases whose progress is a byte count.
+// countsBytes tells the phases whose progress is a byte count worth a bar;
+// the others are short steps before the summary.
 func countsBytes(phase string) bool {
 	return phase == importer.PhaseTransfer || phase == importer.PhaseDownload
 }
 
-func (r *reporter) finishBar() {
-	if r.bar != nil {
-		_ = r.bar.Finish()
-		r.bar = nil
-	}
-}
-
-func (r *reporter) plainEvent(e importer.Event) {
-	switch {
-	case isNote(e):
-		fmt.Fprintf(r.streams.Err, "%s: %s\n", e.Phase, e.Message)
-	case e.Phase != r.phase:
-		r.phase, r.lastPlain = e.Phase, time.Now()
-		fmt.Fprintf(r.streams.Err, "%s...\n", e.Phase)
-	case time.Since(r.lastPlain) >= plainInterval || (e.Total > 0 && e.Bytes == e.Total):
-		r.lastPlain = time.Now()
-		fmt.Fprintf(r.streams.Err, "%s: %s\n", e.Phase, amount(e.Bytes, e.Total))
-	}
-}
-
-func amount(n, total int64) string {
-	if total < 0 {
-		return units.FormatBytes(uint64(max(n, 0)))
-	}
-	pct := 100.0
-	if total > 0 {
-		pct = float64(n) * 100 / float64(total)
-	}
-	return fmt.Sprintf("%s of %s (%.1f%%)", units.FormatBytes(uint64(max(n, 0))), units.FormatBytes(uint64(total)), pct)
-}
-
-func (r *reporter) close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.finishBar()
-}
-
 // result prints the final JSON object or the summary.
 func (r *reporter) result(res *importer.Result) error {
-	if r.json != nil {
-		return r.json.Encode(res)
+	if r.JSON() {
+		return r.Encode(res)
 	}
 	format := res.Format
 	if res.Compression != "" {
@@ -155,6 +48,6 @@ func (r *reporter) result(res *importer.Result) error {
 	fmt.Fprintf(&b, "  unpacked size  %s (%d bytes)\n", units.FormatBytes(uint64(res.UnpackedBytes)), res.UnpackedBytes)
 	fmt.Fprintf(&b, "  source size    %s (%d bytes)\n", units.FormatBytes(uint64(res.SourceBytes)), res.SourceBytes)
 	fmt.Fprintf(&b, "  time           %.1fs%s\n", res.Seconds, rate)
-	_, err := io.WriteString(r.streams.Out, b.String())
+	_, err := io.WriteString(r.out, b.String())
 	return err
 }

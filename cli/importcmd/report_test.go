@@ -15,17 +15,17 @@ var result = &importer.Result{
 }
 
 func events(r *reporter) {
-	r.event(importer.Event{Phase: importer.PhaseTransfer, Bytes: 0, Total: 100})
-	r.event(importer.Event{Phase: importer.PhaseWaiting, Bytes: 40, Total: 100, Message: "registry is read-only (garbage collection); retry later: waiting 5s"})
-	r.event(importer.Event{Phase: importer.PhaseTransfer, Bytes: 100, Total: 100})
-	r.event(importer.Event{Phase: importer.PhaseCommit, Total: -1})
+	r.Event(importer.Event{Phase: importer.PhaseTransfer, Bytes: 0, Total: 100})
+	r.Event(importer.Event{Phase: importer.PhaseWaiting, Bytes: 40, Total: 100, Message: "registry is read-only (garbage collection); retry later: waiting 5s"})
+	r.Event(importer.Event{Phase: importer.PhaseTransfer, Bytes: 100, Total: 100})
+	r.Event(importer.Event{Phase: importer.PhaseCommit, Total: -1})
 }
 
 func TestReportJSON(t *testing.T) {
 	var out, errOut bytes.Buffer
 	r := newReporter(Streams{Out: &out, Err: &errOut}, true)
 	events(r)
-	r.close()
+	r.Close()
 	if err := r.result(result); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestReportPlain(t *testing.T) {
 	var out, errOut bytes.Buffer
 	r := newReporter(Streams{Out: &out, Err: &errOut}, false)
 	events(r)
-	r.close()
+	r.Close()
 	if err := r.result(result); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dvcr/dvcr/cli/cleaner/common"
+	"github.com/dvcr/dvcr/cli/internal/progressview"
 	"github.com/dvcr/dvcr/units"
 	"github.com/dvcr/dvcr/verify"
 )
@@ -85,16 +86,7 @@ func newBar(w io.Writer) *bar {
 	if !ok || !common.IsTerminal(r) {
 		return nil
 	}
-	return &bar{pb: progressbar.NewOptions64(0,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription("verify  "),
-		progressbar.OptionShowBytes(true),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionClearOnFinish(),
-	)}
+	return &bar{pb: progressview.NewBar(w, "verify", 0)}
 }
 
 func (b *bar) set(done, total int64) {
