@@ -3,65 +3,40 @@ package gccmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/spf13/cobra"
 
 	"github.com/dvcr/dvcr/admin"
 	"github.com/dvcr/dvcr/cli/cleaner/common"
+	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/units"
 )
 
-type statusFlags struct {
-	output common.Output
-}
-
 func newStatus(opts *common.Options, streams common.Streams) *cobra.Command {
-	f := &statusFlags{}
-	cmd := &cobra.Command{
-		Use:   "status",
+	return common.StatusCommand[gc.Result]{
 		Short: "Show the results of the last garbage collection runs",
-		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runStatus(cmd.Context(), opts, f, streams) },
-	}
-	common.AddOutputFlag(cmd.Flags(), &f.output)
-	return cmd
+		Empty: "No garbage collection runs recorded yet.",
+		List: func(ctx context.Context, d storagedriver.StorageDriver) ([]gc.Result, error) {
+			return gc.NewResultStore(d).List(ctx)
+		},
+		Header:   []string{"STARTED", "TRIGGER", "RESULT", "DURATION", "READ-ONLY", "DELETED", "FREED", "MESSAGE"},
+		Row:      statusRow,
+		Preamble: writeServerState,
+	}.Command(opts, streams)
 }
 
-// runStatus reads the records from storage, where every run (through the
-// server or offline) writes them.
-func runStatus(ctx context.Context, opts *common.Options, f *statusFlags, streams common.Streams) error {
-	if err := f.output.Validate(); err != nil {
-		return err
+func statusRow(r gc.Result) []string {
+	return []string{
+		r.StartedAt.Local().Format(time.DateTime), r.Trigger, r.Result,
+		r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String(),
+		fmt.Sprintf("%.1fs", r.ReadOnlySeconds), strconv.Itoa(len(r.Deleted)),
+		units.FormatBytes(uint64(max(r.Freed, 0))), summary(r),
 	}
-	cfg, driver, err := opts.Storage(ctx)
-	if err != nil {
-		return err
-	}
-	results, err := gc.NewResultStore(driver).List(ctx)
-	if err != nil {
-		return err
-	}
-	if f.output.JSON() {
-		return common.WriteJSON(streams.Out, results)
-	}
-	writeServerState(ctx, streams, cfg.DVCR.AdminSocket)
-	if len(results) == 0 {
-		_, err := fmt.Fprintln(streams.Out, "No garbage collection runs recorded yet.")
-		return err
-	}
-	rows := make([][]string, 0, len(results))
-	for _, r := range results {
-		rows = append(rows, []string{
-			r.StartedAt.Local().Format(time.DateTime), r.Trigger, r.Result,
-			r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String(),
-			fmt.Sprintf("%.1fs", r.ReadOnlySeconds), strconv.Itoa(len(r.Deleted)),
-			units.FormatBytes(uint64(max(r.Freed, 0))), summary(r),
-		})
-	}
-	return common.WriteTable(streams.Out, []string{"STARTED", "TRIGGER", "RESULT", "DURATION", "READ-ONLY", "DELETED", "FREED", "MESSAGE"}, rows)
 }
 
 func summary(r gc.Result) string {
@@ -73,8 +48,8 @@ func summary(r gc.Result) string {
 
 // writeServerState says whether a run is in progress right now, when a
 // dvcr serve answers on the admin socket.
-func writeServerState(ctx context.Context, streams common.Streams, socket string) {
-	client, err := admin.Dial(ctx, socket)
+func writeServerState(ctx context.Context, cfg *config.Config, w io.Writer) {
+	client, err := admin.Dial(ctx, cfg.DVCR.AdminSocket)
 	if err != nil {
 		return
 	}
@@ -82,8 +57,8 @@ func writeServerState(ctx context.Context, streams common.Streams, socket string
 	switch {
 	case err != nil:
 	case st.GCRunning:
-		fmt.Fprintln(streams.Out, "A garbage collection run is in progress: the registry is read-only.")
+		fmt.Fprintln(w, "A garbage collection run is in progress: the registry is read-only.")
 	case st.ReadOnly:
-		fmt.Fprintln(streams.Out, "The registry is read-only (storage.maintenance.readonly).")
+		fmt.Fprintln(w, "The registry is read-only (storage.maintenance.readonly).")
 	}
 }
