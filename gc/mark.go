@@ -101,8 +101,8 @@ func (s *sweeper) keepReferrers(ctx context.Context, repo *sweepRepo, untagged [
 		m, err := s.manifest(ctx, d)
 		switch {
 		case err == nil:
-			if m.subject != "" {
-				subjects[d] = m.subject
+			if m.Subject != "" {
+				subjects[d] = m.Subject
 			}
 		case sweepNotFound(err) || errors.Is(err, errSweepCorrupt):
 		default:
@@ -145,15 +145,15 @@ func (s *sweeper) keep(ctx context.Context, repo *sweepRepo, d digest.Digest, re
 		}
 		return fmt.Errorf("repository %s: kept manifest %s: %w", repo.name, d, err)
 	}
-	for _, ref := range m.refs {
-		_, inRepo := repo.revisions[ref.digest]
-		if ref.manifest || inRepo {
-			if err := s.keep(ctx, repo, ref.digest, inRepo, kept); err != nil {
+	for _, ref := range m.Refs {
+		_, inRepo := repo.revisions[ref.Digest]
+		if ref.Manifest || inRepo {
+			if err := s.keep(ctx, repo, ref.Digest, inRepo, kept); err != nil {
 				return err
 			}
 			continue
 		}
-		s.mark(ref.digest)
+		s.mark(ref.Digest)
 	}
 	return nil
 }
@@ -176,8 +176,8 @@ func (s *sweeper) protect(d digest.Digest) {
 		seen[d] = struct{}{}
 		s.mark(d)
 		if v, ok := s.manifests.Load(d); ok {
-			for _, ref := range v.(*sweepManifest).refs {
-				walk(ref.digest)
+			for _, ref := range v.(*storage.Manifest).Refs {
+				walk(ref.Digest)
 			}
 		}
 	}

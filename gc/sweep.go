@@ -169,7 +169,7 @@ type sweeper struct {
 
 	// manifests caches the parsed manifests by digest: the same image is
 	// often in several repositories.
-	manifests sync.Map // digest.Digest -> *sweepManifest
+	manifests sync.Map // digest.Digest -> *storage.Manifest
 
 	mu          sync.Mutex
 	stats       SweepStats

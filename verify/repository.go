@@ -48,29 +48,29 @@ func (c *checker) checkTag(ctx context.Context, repo, tag string) []Problem {
 		return []Problem{{Problem: ProblemDanglingLink, Detail: "tag " + tag + ": " + problem}}
 	}
 	var problems []Problem
-	c.checkManifest(ctx, repo, ref{digest: d, manifest: true}, 0, &problems)
+	c.checkManifest(ctx, repo, storage.ManifestRef{Digest: d, Manifest: true}, 0, &problems)
 	return dedupe(problems)
 }
 
 // checkManifest checks a manifest's revision link and blob and then, when
 // it can be read, everything it references.
-func (c *checker) checkManifest(ctx context.Context, repo string, m ref, depth int, problems *[]Problem) {
-	found := c.linkedBlob(ctx, storage.RevisionLink(repo, m.digest), m.digest, m.size)
+func (c *checker) checkManifest(ctx context.Context, repo string, m storage.ManifestRef, depth int, problems *[]Problem) {
+	found := c.linkedBlob(ctx, storage.RevisionLink(repo, m.Digest), m.Digest, m.Size)
 	*problems = append(*problems, found...)
-	if c.blobProblem(m.digest, m.size) != nil || depth > maxDepth {
+	if c.blobProblem(m.Digest, m.Size) != nil || depth > maxDepth {
 		return
 	}
-	refs, err := c.manifestRefs(ctx, m.digest)
+	refs, err := c.manifestRefs(ctx, m.Digest)
 	if err != nil {
-		*problems = append(*problems, Problem{Blob: m.digest, Problem: ProblemCorrupt, Detail: err.Error()})
+		*problems = append(*problems, Problem{Blob: m.Digest, Problem: ProblemCorrupt, Detail: err.Error()})
 		return
 	}
 	for _, r := range refs {
-		if r.manifest {
+		if r.Manifest {
 			c.checkManifest(ctx, repo, r, depth+1, problems)
 			continue
 		}
-		*problems = append(*problems, c.linkedBlob(ctx, layerLink(repo, r.digest), r.digest, r.size)...)
+		*problems = append(*problems, c.linkedBlob(ctx, layerLink(repo, r.Digest), r.Digest, r.Size)...)
 	}
 }
 

@@ -34,7 +34,7 @@ type checker struct {
 	blobs      map[digest.Digest]*blobState
 	order      []digest.Digest
 	totalBytes int64
-	manifests  map[digest.Digest][]ref
+	manifests  map[digest.Digest][]storage.ManifestRef
 	linked     map[digest.Digest]bool
 }
 
@@ -51,7 +51,7 @@ func Run(ctx context.Context, driver storagedriver.StorageDriver, opts Options) 
 		limiter:   newLimiter(opts.Rate),
 		res:       &Result{Trigger: trigger, StartedAt: time.Now().UTC(), Images: []Image{}},
 		blobs:     map[digest.Digest]*blobState{},
-		manifests: map[digest.Digest][]ref{},
+		manifests: map[digest.Digest][]storage.ManifestRef{},
 		linked:    map[digest.Digest]bool{},
 	}
 	err := c.run(ctx, opts)
