@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/dvcr/dvcr/exporter"
 	"github.com/dvcr/dvcr/importer/registryclient"
 )
@@ -38,14 +36,7 @@ type Registry struct {
 // connection, so the browser shows a failed download rather than a
 // complete wrong file.
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
-	_, res, err := s.imageResource(r)
-	if err != nil {
-		writeAPIError(w, err)
-		return
-	}
-	ctx, cancel := callContext(r)
-	obj, err := res.Get(ctx, r.PathValue("name"), metav1.GetOptions{})
-	cancel()
+	obj, err := s.getImage(r)
 	if err != nil {
 		writeAPIError(w, err)
 		return

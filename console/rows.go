@@ -50,6 +50,17 @@ func (s *Server) imageResource(r *http.Request) (naming.Kind, dynamic.ResourceIn
 	return kind, res, err
 }
 
+// getImage reads the image a /{kind}/{name} path names, as the caller.
+func (s *Server) getImage(r *http.Request) (*unstructured.Unstructured, error) {
+	_, res, err := s.imageResource(r)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := callContext(r)
+	defer cancel()
+	return res.Get(ctx, r.PathValue("name"), metav1.GetOptions{})
+}
+
 func gvk(kind naming.Kind) schema.GroupVersionKind {
 	return v1alpha2.GroupVersion.WithKind(kind.ResourceKind())
 }

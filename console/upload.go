@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // UploadResult is the body of PUT /api/upload/{kind}/{name}: what the
@@ -34,14 +32,7 @@ func uploadTransport() http.RoundTripper {
 // run inside the cluster). The console never forwards to a URL the request
 // names, so it cannot be turned against other addresses.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
-	_, res, err := s.imageResource(r)
-	if err != nil {
-		writeAPIError(w, err)
-		return
-	}
-	ctx, cancel := callContext(r)
-	obj, err := res.Get(ctx, r.PathValue("name"), metav1.GetOptions{})
-	cancel()
+	obj, err := s.getImage(r)
 	if err != nil {
 		writeAPIError(w, err)
 		return
