@@ -103,3 +103,9 @@ func (r *Result) ImagesWithProblems() int {
 	}
 	return n
 }
+
+// key tells one record from another: runs of two processes do not start
+// within the same nanosecond.
+func (r *Result) key() string {
+	return r.Trigger + " " + r.StartedAt.UTC().Format(time.RFC3339Nano) + " " + r.FinishedAt.UTC().Format(time.RFC3339Nano)
+}

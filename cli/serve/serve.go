@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
@@ -78,7 +79,7 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	verifyMetrics := verify.NewMetrics(metrics.Registry)
+	verifyMetrics := followVerify(ctx, metrics.Registry, collector.Driver, log)
 	ln, err := listen(cfg)
 	if err != nil {
 		return err
@@ -259,6 +260,24 @@ func (w withoutRuntime) Gather() ([]*dto.MetricFamily, error) {
 		}
 	}
 	return kept, err
+}
+
+// followVerify creates the verification metrics and restores them from the
+// recorded results before anything serves them, so that a restart does not
+// clear an alert on corrupt blobs; then they follow the runs recorded by
+// other processes (dvcr-cleaner verify, the leading replica). Storage that
+// does not answer delays the start by 5 s at most: the metrics then start
+// from zero and are restored once the results can be read.
+func followVerify(ctx context.Context, reg prometheus.Registerer, driver storagedriver.StorageDriver, log io.Writer) *verify.Metrics {
+	m := verify.NewMetrics(reg)
+	store := verify.NewResultStore(driver)
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := m.Refresh(rctx, store); err != nil {
+		fmt.Fprintf(log, "dvcr serve: verify metrics not restored from the recorded results yet: %v\n", err)
+	}
+	go m.Follow(ctx, store, verify.RefreshEvery, log)
+	return m
 }
 
 // leaderWork is what one process does for all, until ctx ends: scheduled
