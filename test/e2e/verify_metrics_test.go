@@ -69,13 +69,13 @@ func waitMetrics(t *testing.T, srv *dvcrtest.Server, want map[string]float64) {
 // restart of dvcr serve restores the gauges from those records instead of
 // clearing an alert on corrupt blobs.
 func TestVerifyMetrics(t *testing.T) {
-	e := newVerifyEnv(t, dvcrtest.ServerOptions{Debug: true}, func(s *dvcrtest.Server) string { return s.DataDir })
+	e := newVerifyEnv(t, dvcrtest.ServerOptions{Debug: true}, filesystem)
 	if miss := differing(verifyMetrics(t, e.srv), map[string]float64{corruptBlobs: 0, lastRun: 0, runsOK: 0, runsCorrupt: 0}); len(miss) > 0 {
 		t.Fatalf("metrics of a store never verified lack %v", miss)
 	}
 	var finished float64
 	t.Run("manual run counted", func(t *testing.T) {
-		damage(t, e.blobData(e.beta.Image.Layer.Digest), flipByte)
+		e.damage(t, betaData(e), flipByte)
 		r, res := e.verify(t)
 		wantProblems(t, r, res, e.beta.Image.Layer.Digest, verify.ProblemCorrupt, "vi/default/beta")
 		finished = float64(r.FinishedAt.Unix())
@@ -84,6 +84,7 @@ func TestVerifyMetrics(t *testing.T) {
 		t.Logf("dvcr serve exported the cleaner's run after %s", time.Since(start).Round(time.Millisecond))
 	})
 	e.srv.Stop(t)
+	// The store keeps its files: the data directory stays.
 	e.srv = dvcrtest.StartServer(t, dvcrtest.ServerOptions{DataDir: e.srv.DataDir, Debug: true})
 	// At once, before any refresh: restored from the records. The run
 	// before the restart is not counted again by the new process.
