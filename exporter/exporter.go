@@ -11,6 +11,13 @@
 // retries); Options.Continue resumes an interrupted file from its size, its
 // bytes re-hashed into the layer digest so a file that is not a prefix of
 // the image fails the final check.
+//
+// Options.Format "raw" converts a disk file to a sparse raw file in Go: a
+// mapper per format (qcow2raw.go, vmdkraw.go for monolithicSparse and
+// streamOptimized, vdiraw.go) reads the metadata by Range and lists the
+// pieces of the file (rawmap.go); the layer is then streamed once, the
+// metadata met compared with what was read, the data written at its guest
+// offset and what is not written left a hole.
 package exporter
 
 import (
@@ -42,7 +49,7 @@ type Options struct {
 	AuthFile     string
 	Continue     bool      // resume FILE from its current size
 	Decompress   bool      // write the inner image of a gz, xz or zstd disk file
-	Format       string    // "raw": convert a qcow2 to a sparse raw file; "": as stored
+	Format       string    // "raw": convert a qcow2, vmdk or vdi to a sparse raw file; "": as stored
 	Stdout       io.Writer // where FILE "-" goes
 	MaxRetries   int       // reconnections without progress before giving up; default 5
 	// IdleTimeout gives up a connection that sends nothing for this long

@@ -13,7 +13,7 @@ import (
 )
 
 // planRaw prepares --format raw: a raw disk file is written as stored; a
-// qcow2 is mapped through range reads of its metadata. It returns the
+// qcow2, vmdk or vdi is mapped through range reads of its metadata. It returns the
 // default name and the size of the output.
 func (j *job) planRaw(ctx context.Context, c *registryclient.Client, data *bufio.Reader) (string, int64, error) {
 	if comp := compressionOf(data, true); comp != "" {
@@ -40,6 +40,8 @@ func (j *job) planRaw(ctx context.Context, c *registryclient.Client, data *bufio
 // mappers are the formats --format raw converts.
 var mappers = map[diskformat.Format]mapper{
 	diskformat.QCOW2: mapQcow2,
+	diskformat.VMDK:  mapVMDK,
+	diskformat.VDI:   mapVDI,
 }
 
 // convertible names the formats --format raw takes, for an error.

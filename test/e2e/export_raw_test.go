@@ -29,8 +29,8 @@ func makeQcow2(t *testing.T, dir, name string, opts []string, writes ...string) 
 // TestExportFormatRaw: --format raw converts qcow2 v2 and v3 (cluster
 // sizes 512 B to 2 MiB, zero clusters, clusters out of guest order) in Go
 // to a sparse file equal to `qemu-img convert -O raw`; raw is written as
-// stored; compressed clusters, other formats and compressed files are
-// refused by name.
+// stored; compressed clusters, iso and compressed files are refused by
+// name (vmdk and vdi: TestExportFormatRawVMDKVDI).
 func TestExportFormatRaw(t *testing.T) {
 	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{})
 	dir := t.TempDir()
@@ -61,11 +61,11 @@ func TestExportFormatRaw(t *testing.T) {
 	compressed := filepath.Join(dir, "comp.qcow2")
 	runTool(t, qemu, "convert", "-c", "-O", "qcow2", cases["v3"], compressed) // patterns: they compress
 	xz := compress(t, cases["v3"], []string{"xz", "-k", "-f"}, ".xz")
-	vmdk := dvcrtest.MakeDiskFile(t, t.TempDir(), "v", "vmdk", "8M", 1<<20)
+	iso := makeISO(t, t.TempDir(), "cd")
 	for name, c := range map[string]struct{ src, want string }{
 		"compressed clusters": {compressed, "the image has compressed clusters"},
 		"xz file":             {xz, "the disk file is xz compressed"},
-		"vmdk":                {vmdk, "converting vmdk is not supported"},
+		"iso":                 {iso, "converting iso is not supported (qcow2, raw, vdi, vmdk only)"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			repo := "cvi/refused-" + strings.ReplaceAll(name, " ", "-")
