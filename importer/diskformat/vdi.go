@@ -95,6 +95,7 @@ func (p *vdiParser) finish(total int64, _ []byte) (int64, error) {
 		return 0, fmt.Errorf("%w: vdi image is truncated: its %d allocated blocks end at byte %d but only %d bytes arrived",
 			ErrTruncated, p.h.allocated, need, total)
 	}
-	// qemu counts whole sectors.
-	return int64(p.h.diskSize) &^ 511, nil
+	// qemu counts whole sectors, the last one partly past the disk size
+	// included (DIV_ROUND_UP): the raw image it reads is that long.
+	return (int64(p.h.diskSize) + 511) &^ 511, nil
 }
