@@ -48,7 +48,24 @@ func (m *diskMap) addMeta(off int64, b []byte) {
 	m.regions = append(m.regions, region{off: off, n: int64(len(b)), meta: b})
 }
 
+// maxRun bounds the data stored as is that addData merges into one region:
+// the window holds a region whole.
+const maxRun = 4 << 20
+
+// addData lists data; a piece stored as is right after the last one, in
+// the file and in the guest, extends it, so that a disk written in order
+// costs a region per few MiB, not per cluster (80 bytes each: a TiB of
+// 64 KiB clusters would take over a GiB).
 func (m *diskMap) addData(off, n, guest, size int64, decode inflate) {
+	if k := len(m.regions); k > 0 && decode == nil && n == size {
+		last := &m.regions[k-1]
+		if last.meta == nil && last.decode == nil && last.n == last.size &&
+			last.off+last.n == off && last.guest+last.size == guest && last.n+n <= maxRun {
+			last.n += n
+			last.size += size
+			return
+		}
+	}
 	m.regions = append(m.regions, region{off: off, n: n, guest: guest, size: size, decode: decode})
 }
 
@@ -96,18 +113,41 @@ func (m *diskMap) convert(src io.Reader, size int64, out writerAt) error {
 	return w.discardTo(size)
 }
 
-// writeData writes data cut at the virtual size, unless it is all zeros
-// (a hole is the same and takes no space).
+// zeroBlock is the size of the pieces of data written or left as holes:
+// the page of most filesystems, and what qemu-img convert skips by default
+// (-S 4k).
+const zeroBlock = 4096
+
+// writeData writes data cut at the virtual size, but for the all-zero
+// blocks (a hole reads the same and takes no space), in one write per
+// stretch of blocks that are not.
 func writeData(out writerAt, b []byte, guest, virtualSize int64) error {
 	b = b[:max(0, min(int64(len(b)), virtualSize-guest))]
-	for _, c := range b {
-		if c != 0 {
-			_, err := out.WriteAt(b, guest)
-			return err
+	start := -1 // of the stretch being gathered
+	for i := 0; i < len(b); i += zeroBlock {
+		end := min(i+zeroBlock, len(b))
+		if !bytes.Equal(b[i:end], zeros[:end-i]) {
+			if start < 0 {
+				start = i
+			}
+			continue
 		}
+		if start >= 0 {
+			if _, err := out.WriteAt(b[start:i], guest+int64(start)); err != nil {
+				return err
+			}
+			start = -1
+		}
+	}
+	if start >= 0 {
+		_, err := out.WriteAt(b[start:], guest+int64(start))
+		return err
 	}
 	return nil
 }
+
+// zeros is a block of zeros to compare with (bytes.Equal is vectorized).
+var zeros = make([]byte, zeroBlock)
 
 // window serves ranges of a sequential reader in ascending order of their
 // start; ranges may overlap the one before (compressed clusters share

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -77,3 +78,66 @@ func (w *memWriter) WriteAt(p []byte, off int64) (int, error) {
 	}
 	return copy(w.b[off:], p), nil
 }
+
+// TestWriteData: all-zero 4 KiB blocks stay holes, stretches of the others
+// are written in one piece, the end is cut at the virtual size.
+func TestWriteData(t *testing.T) {
+	block := func(c byte, n int) string { return strings.Repeat(string(c), n) }
+	for _, c := range []struct {
+		name        string
+		data        string
+		virtualSize int64
+		writes      string // off:len of each write
+	}{
+		{"all zero", block(0, 3*zeroBlock), 1 << 20, ""},
+		{"hole between", block('a', zeroBlock) + block(0, zeroBlock) + block('b', 2*zeroBlock), 1 << 20, "100:4096 8292:8192"},
+		{"partial last block", block(0, zeroBlock) + block('c', 10), 1 << 20, "4196:10"},
+		{"cut at the virtual size", block('d', 2*zeroBlock), 100 + zeroBlock + 5, "100:4101"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := &recordWriter{}
+			if err := writeData(w, []byte(c.data), 100, c.virtualSize); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(w.writes, " "); got != c.writes {
+				t.Errorf("writes %q, want %q", got, c.writes)
+			}
+		})
+	}
+}
+
+type recordWriter struct{ writes []string }
+
+func (w *recordWriter) WriteAt(p []byte, off int64) (int, error) {
+	w.writes = append(w.writes, fmt.Sprintf("%d:%d", off, len(p)))
+	return len(p), nil
+}
+
+// TestAddDataMerges: data stored as is in order in the file and the guest
+// becomes one region up to maxRun; compressed data, gaps and a jump in the
+// guest start a new one.
+func TestAddDataMerges(t *testing.T) {
+	m := &diskMap{}
+	const c = 64 << 10
+	m.addData(0, c, 0, c, nil)
+	m.addData(c, c, c, c, nil)             // merged
+	m.addData(3*c, c, 2*c, c, nil)         // gap in the file
+	m.addData(4*c, c, 5*c, c, nil)         // jump in the guest
+	m.addData(5*c, 10, 6*c, c, bad)        // compressed
+	m.addData(5*c+10, c, 7*c, c, nil)      // after compressed data
+	for i := int64(1); i < maxRun/c; i++ { // up to maxRun, then a new region
+		m.addData(5*c+10+i*c, c, 7*c+i*c, c, nil)
+	}
+	m.addData(5*c+10+maxRun, c, 7*c+maxRun, c, nil)
+	var got []string
+	for _, r := range m.regions {
+		got = append(got, fmt.Sprintf("%d+%d@%d", r.off, r.n, r.guest))
+	}
+	want := fmt.Sprintf("0+%d@0 %d+%d@%d %d+%d@%d %d+10@%d %d+%d@%d %d+%d@%d",
+		2*c, 3*c, c, 2*c, 4*c, c, 5*c, 5*c, 6*c, 5*c+10, maxRun, 7*c, 5*c+10+maxRun, c, 7*c+maxRun)
+	if strings.Join(got, " ") != want {
+		t.Errorf("regions\n%s\nwant\n%s", strings.Join(got, " "), want)
+	}
+}
+
+func bad(dst, src []byte) error { return errors.New("bad") }
