@@ -11,6 +11,13 @@
 // retries); Options.Continue resumes an interrupted file from its size, its
 // bytes re-hashed into the layer digest so a file that is not a prefix of
 // the image fails the final check.
+//
+// Options.Format raw converts instead (raw.go, rawmap.go): a qcow2 (v2,
+// v3; clusters stored, zlib- or zstd-compressed) becomes a sparse raw file
+// equal to `qemu-img convert -O raw`. Its metadata is read by Range
+// requests; the layer is still read once, in order, the metadata met
+// compared with what was read, each data cluster inflated if compressed
+// and written at its guest offset unless all zeros.
 package exporter
 
 import (
