@@ -12,12 +12,14 @@
 // bytes re-hashed into the layer digest so a file that is not a prefix of
 // the image fails the final check.
 //
-// Options.Format "raw" converts a disk file to a sparse raw file in Go: a
-// mapper per format (qcow2raw.go, vmdkraw.go for monolithicSparse and
-// streamOptimized, vdiraw.go) reads the metadata by Range and lists the
-// pieces of the file (rawmap.go); the layer is then streamed once, the
-// metadata met compared with what was read, the data written at its guest
-// offset and what is not written left a hole.
+// Options.Format "raw" converts a disk file to a sparse raw file in Go,
+// equal to `qemu-img convert -O raw`: a mapper per format (qcow2raw.go:
+// v2, v3, clusters stored or zlib/zstd-compressed; vmdkraw.go:
+// monolithicSparse and streamOptimized; vdiraw.go) reads the metadata by
+// Range and lists the pieces of the file (rawmap.go); the layer is then
+// streamed once, the metadata met compared with what was read, the data
+// inflated if compressed and written at its guest offset, and what is not
+// written (or all zeros) left a hole.
 package exporter
 
 import (

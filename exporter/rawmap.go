@@ -146,9 +146,6 @@ func writeData(out writerAt, b []byte, guest, virtualSize int64) error {
 	return nil
 }
 
-// zeros is a block of zeros to compare with (bytes.Equal is vectorized).
-var zeros = make([]byte, zeroBlock)
-
 // window serves ranges of a sequential reader in ascending order of their
 // start; ranges may overlap the one before (compressed clusters share
 // sectors; an internal snapshot shares clusters).

@@ -70,7 +70,7 @@ connection resumes where it stopped.`,
 	fs.StringVar(&f.AuthFile, "authfile", "", "docker config file with credentials for the registry")
 	fs.BoolVar(&f.Continue, "continue", false, "resume an interrupted export into FILE from its current size")
 	fs.BoolVar(&f.Decompress, "decompress", false, "write the inner image of a gz, xz or zstd disk file")
-	fs.StringVar(&f.Format, "format", "", "raw: convert a qcow2 (v2, v3, uncompressed clusters), vmdk (monolithicSparse, streamOptimized) or vdi to a sparse raw FILE, as qemu-img convert -O raw")
+	fs.StringVar(&f.Format, "format", "", "raw: convert a qcow2 (v2, v3; clusters stored, zlib- or zstd-compressed), vmdk (monolithicSparse, streamOptimized) or vdi to a sparse raw FILE, as qemu-img convert -O raw")
 	fs.DurationVar(&f.IdleTimeout, "idle-timeout", exporter.DefaultIdleTimeout, "give up a registry connection that sends nothing for this long, and resume")
 	fs.StringVarP(&f.Output, "output", "o", "", "output format: json (NDJSON progress, then the result)")
 	return cmd
