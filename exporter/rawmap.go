@@ -50,7 +50,7 @@ func (m *diskMap) addMeta(off int64, b []byte) {
 
 // maxRun bounds the data stored as is that addData merges into one region:
 // the window holds a region whole.
-const maxRun = 4 << 20
+const maxRun = 2 << 20
 
 // addData lists data; a piece stored as is right after the last one, in
 // the file and in the guest, extends it, so that a disk written in order
