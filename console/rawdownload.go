@@ -23,7 +23,7 @@ const DefaultRawConversions = 2
 const tempPattern = "dvcr-console-*.raw"
 
 // downloadRaw answers ?format=raw for an image that is not raw: the
-// exporter converts it (qcow2 and the formats it learns) to a sparse raw
+// exporter converts it (qcow2, vmdk, vdi) to a sparse raw
 // file, which needs a seekable file, not a stream. So the console converts
 // into a temporary file in the download directory first, and only once the
 // conversion succeeded, layer digest checked, does it answer, with

@@ -34,7 +34,8 @@ type rawFixture struct {
 }
 
 // newRawFixture imports: qcow (qcow2, 64 MiB virtual, 5 MiB of data, the
-// rest unallocated), big (qcow2, 1 GiB virtual, 16 MiB of data), plain (a
+// rest unallocated), vmdk and vdi (the same data in those formats), big
+// (qcow2, 1 GiB virtual, 16 MiB of data), plain (a
 // raw disk), plainz (plain gzip-compressed), packed (a gzip-compressed
 // qcow2) and cd (an ISO).
 func newRawFixture(t *testing.T) *rawFixture {
@@ -43,16 +44,18 @@ func newRawFixture(t *testing.T) *rawFixture {
 	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{})
 	fx := &rawFixture{registry: srv.URL(), files: map[string]string{}, ref: map[string]string{}}
 	fx.files["qcow"] = dvcrtest.MakeDiskFile(t, dir, "qcow", "qcow2", "64M", 5<<20)
+	fx.files["vmdk"] = dvcrtest.MakeDiskFile(t, dir, "vmdk", "vmdk", "24M", 3<<20)
+	fx.files["vdi"] = dvcrtest.MakeDiskFile(t, dir, "vdi", "vdi", "24M", 3<<20)
 	fx.files["big"] = dvcrtest.MakeDiskFile(t, dir, "big", "qcow2", "1G", 16<<20)
 	fx.files["plain"] = dvcrtest.MakeDiskFile(t, dir, "plain", "raw", "8M", 3<<20)
 	fx.files["plainz"] = gzipFile(t, fx.files["plain"], filepath.Join(dir, "plainz.raw.gz"))
 	fx.files["packed"] = gzipFile(t, fx.files["qcow"], filepath.Join(dir, "packed.qcow2.gz"))
 	fx.files["cd"] = makeISO(t, dir)
-	for _, name := range []string{"qcow", "big"} {
+	for _, name := range []string{"qcow", "vmdk", "vdi", "big"} {
 		fx.ref[name] = filepath.Join(dir, name+"-qemu.raw")
 		qemuImg(t, "convert", "-O", "raw", fx.files[name], fx.ref[name])
 	}
-	for _, name := range []string{"qcow", "big", "plain", "plainz", "packed", "cd"} {
+	for _, name := range []string{"qcow", "vmdk", "vdi", "big", "plain", "plainz", "packed", "cd"} {
 		res := dvcrtest.MustImport(t, srv, fx.files[name], "cvi/"+name)
 		fx.images = append(fx.images, fakeImage{name: name, phase: "Ready", format: res.Format})
 	}
@@ -234,13 +237,15 @@ func testRawAnswers(t *testing.T, fx *rawFixture) {
 		want   rawAnswer
 	}{
 		{"qcow2 as qemu-img converts it", "qcow?format=raw", nil, file("qcow.raw", qcow, true)},
-		{"a range of it, as a resumed download asks", "qcow?format=raw", []string{"Range", "bytes=4000000-"}, ranged},
+		{"vmdk as qemu-img converts it", "vmdk?format=raw", nil, file("vmdk.raw", readFile(t, fx.ref["vmdk"]), true)},
+		{"vdi as qemu-img converts it", "vdi?format=raw", nil, file("vdi.raw", readFile(t, fx.ref["vdi"]), true)},
+		{"a range of the qcow2's, as a resumed download asks", "qcow?format=raw", []string{"Range", "bytes=4000000-"}, ranged},
 		{"qcow2 as stored without format", "qcow", nil, file("qcow.qcow2", stored, false)},
 		{"raw image as stored", "plain?format=raw", nil, file("plain.raw", plain, false)},
 		{"compressed raw image decompressed", "plainz?format=raw", nil, decompressed},
 		{"compressed qcow2 refused", "packed?format=raw", nil, rawAnswer{code: http.StatusUnprocessableEntity, text: "gzip compressed"}},
 		{"iso refused", "cd?format=raw", nil, rawAnswer{code: http.StatusUnprocessableEntity, text: "converting iso is not supported"}},
-		{"unknown format", "qcow?format=vmdk", nil, rawAnswer{code: http.StatusBadRequest, text: "want raw, or none"}},
+		{"unknown format", "qcow?format=vhd", nil, rawAnswer{code: http.StatusBadRequest, text: "want raw, or none"}},
 		{"missing image", "gone?format=raw", nil, rawAnswer{code: http.StatusNotFound, text: "not found"}},
 	}
 	for _, tt := range tests {

@@ -46,9 +46,9 @@ func NewCommand(streams Streams) *cobra.Command {
 			"the kubeconfig's identity, like kubectl proxy: the API server's RBAC decides what you may do.\n" +
 			"Open the printed URL; its token works once. With --config (DVCR's configuration file, where\n" +
 			"DVCR's storage and admin socket are reachable) the garbage collection panel works too.\n" +
-			"\"Download\" saves a Ready image's disk file as stored; \"Download raw\" converts a qcow2 (or\n" +
-			"another format dvcr export --format raw takes) to a sparse raw disk first, like qemu-img convert\n" +
-			"-O raw, in --download-dir, and serves it when the conversion is complete and verified.",
+			"\"Download\" saves a Ready image's disk file as stored; \"Download raw\" converts a qcow2, vmdk or\n" +
+			"vdi image to a sparse raw disk first, like qemu-img convert -O raw, in --download-dir, and\n" +
+			"serves it when the conversion is complete and verified.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), f, streams) },
 	}
