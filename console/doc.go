@@ -22,4 +22,8 @@
 // Uploads are proxied, not buffered: the browser sends the file as the
 // request body, the console streams it to the upload URL that the image's
 // status publishes (it never forwards to a URL the request names).
+// Downloads as stored are streamed the same way; a raw download of a
+// qcow2, vmdk or vdi image is converted into a temporary sparse file first
+// (the conversion seeks), at most Options.RawConversions at once, and that
+// file is gone when the download ends, however it ends.
 package console

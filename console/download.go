@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dvcr/dvcr/exporter"
+	"github.com/dvcr/dvcr/importer/diskformat"
 	"github.com/dvcr/dvcr/importer/registryclient"
 )
 
@@ -27,15 +28,14 @@ type Registry struct {
 	Transport http.RoundTripper
 }
 
-// download streams the disk file of a Ready image to the browser, as it
-// was imported: Content-Disposition names the file as stored, and
-// Content-Length is its size from the layer's tar header, so the browser
-// shows real progress. Nothing is held in memory but a buffer. The layer
-// digest is checked as the bytes go; the last byte is held back until it
-// matched, and a mismatch (or a registry lost for good) aborts the
-// connection, so the browser shows a failed download rather than a
-// complete wrong file.
+// download answers GET /api/download/{kind}/{name}: the disk file of a
+// Ready image as stored, or with ?format=raw as a raw disk (downloadRaw).
 func (s *Server) download(w http.ResponseWriter, r *http.Request) {
+	format := r.URL.Query().Get("format")
+	if format != "" && format != exporter.FormatRaw {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("format %q: want raw, or none for the disk file as stored", format))
+		return
+	}
 	obj, err := s.getImage(r)
 	if err != nil {
 		writeAPIError(w, err)
@@ -51,18 +51,40 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, fmt.Errorf("%w: %s: registry URL %q", ErrNotReady, obj.GetName(), row.Registry))
 		return
 	}
+	switch {
+	case format == "":
+		s.streamDownload(w, r, host, repository, false)
+	case row.Format == string(diskformat.Raw):
+		// Already raw: nothing to convert, so no temporary file; a
+		// compressed one is decompressed on the way.
+		s.streamDownload(w, r, host, repository, true)
+	default:
+		s.downloadRaw(w, r, obj, host, repository)
+	}
+}
+
+// streamDownload streams the disk file to the browser, as it was imported
+// (with decompress, the inner file of a gz, xz or zstd one):
+// Content-Disposition names the file, and Content-Length is its size from
+// the layer's tar header (none when decompressing), so the browser shows
+// real progress. Nothing is held in memory but a buffer. The layer digest
+// is checked as the bytes go; the last byte is held back until it matched,
+// and a mismatch (or a registry lost for good) aborts the connection, so
+// the browser shows a failed download rather than a complete wrong file.
+func (s *Server) streamDownload(w http.ResponseWriter, r *http.Request, host, repository string, decompress bool) {
 	out := &heldWriter{w: w}
 	opts := s.exportOptions(host)
-	opts.Stdout = out
+	opts.Stdout, opts.Decompress = out, decompress
 	opts.Begin = func(name string, size int64) error {
 		h := w.Header()
 		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
-		h.Set("Content-Length", strconv.FormatInt(size, 10))
-		out.left = size - 1 // the last byte waits for the digest
+		h.Set("Content-Disposition", attachment(name))
+		if size >= 0 {
+			h.Set("Content-Length", strconv.FormatInt(size, 10))
+		}
 		return nil
 	}
-	_, err = exporter.Export(r.Context(), repository, "-", opts)
+	_, err := exporter.Export(r.Context(), repository, "-", opts)
 	switch {
 	case err == nil:
 		if err := out.release(); err != nil {
@@ -78,6 +100,11 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		}
 		writeDownloadError(w, err)
 	}
+}
+
+// attachment is the Content-Disposition that saves the response as name.
+func attachment(name string) string {
+	return mime.FormatMediaType("attachment", map[string]string{"filename": name})
 }
 
 // exportOptions reaches the registry at Registry.Address when it is set,
@@ -113,44 +140,45 @@ func writeDownloadError(w http.ResponseWriter, err error) {
 	}
 }
 
-// heldWriter passes the bytes on but the last one (left counts the bytes
-// before it), which release writes once the digest matched.
+// heldWriter passes the bytes on but the last one so far, which release
+// writes once the digest matched. Holding the last byte of what came, not
+// of a size announced, works for a decompressed file too, whose size is
+// not known before its end.
 type heldWriter struct {
 	w     io.Writer
-	left  int64
-	held  []byte
+	last  []byte // none before the first write, then one byte
 	wrote bool
 }
 
 func (h *heldWriter) Write(p []byte) (int, error) {
-	k := int64(len(p))
-	if k > h.left {
-		k = max(h.left, 0)
+	if len(p) == 0 {
+		return 0, nil
 	}
-	h.held = append(h.held, p[k:]...)
-	if len(h.held) > 1 {
-		return 0, fmt.Errorf("console: the disk file is longer than its tar header says")
+	if err := h.pass(h.last); err != nil {
+		return 0, err
 	}
-	if k == 0 {
-		return len(p), nil
+	if err := h.pass(p[:len(p)-1]); err != nil {
+		return 0, err
+	}
+	h.last = append(h.last[:0], p[len(p)-1])
+	return len(p), nil
+}
+
+func (h *heldWriter) pass(b []byte) error {
+	if len(b) == 0 {
+		return nil
 	}
 	h.wrote = true
-	n, err := h.w.Write(p[:k])
-	h.left -= int64(n)
-	if err != nil {
-		return n, err
-	}
-	return len(p), nil
+	_, err := h.w.Write(b)
+	return err
 }
 
 // release writes the held byte and flushes.
 func (h *heldWriter) release() error {
-	if len(h.held) > 0 {
-		h.wrote = true
-		if _, err := h.w.Write(h.held); err != nil {
-			return err
-		}
+	if err := h.pass(h.last); err != nil {
+		return err
 	}
+	h.last = h.last[:0]
 	if f, ok := h.w.(http.Flusher); ok {
 		f.Flush()
 	}

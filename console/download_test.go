@@ -162,13 +162,39 @@ func fakeRegistry(t *testing.T, l *genLayer, claimed digest.Digest) string {
 // registry.
 func downloadConsole(t *testing.T, registry string, phases map[string]string, reactors ...k8stesting.ReactionFunc) *httptest.Server {
 	t.Helper()
-	var objs []k8sruntime.Object
+	var images []fakeImage
 	for name, phase := range phases {
+		images = append(images, fakeImage{name: name, phase: phase})
+	}
+	s := fakeImageConsole(t, Options{Registry: Registry{Address: registry}}, images, reactors...)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/download/{kind}/{name}", s.download)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fakeImage is a cluster image of the fake API server, with the status a
+// finished import gives it: in registry dvcr.test, repository cvi/<name>.
+type fakeImage struct {
+	name, phase, format string
+}
+
+// fakeImageConsole is a console with opts whose API server (a fake) holds
+// images.
+func fakeImageConsole(t *testing.T, opts Options, images []fakeImage, reactors ...k8stesting.ReactionFunc) *Server {
+	t.Helper()
+	var objs []k8sruntime.Object
+	for _, img := range images {
+		status := map[string]any{"phase": img.phase, "target": map[string]any{"registryURL": "dvcr.test/cvi/" + img.name + ":latest"}}
+		if img.format != "" {
+			status["format"] = img.format
+		}
 		objs = append(objs, &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "ClusterVirtualImage",
-			"metadata": map[string]any{"name": name},
+			"metadata": map[string]any{"name": img.name, "creationTimestamp": "2025-01-02T03:04:05Z"},
 			"spec":     map[string]any{"dataSource": map[string]any{"type": "Upload"}},
-			"status":   map[string]any{"phase": phase, "target": map[string]any{"registryURL": "dvcr.test/cvi/" + name + ":latest"}},
+			"status":   status,
 		}})
 	}
 	cvi := gc.Resources[naming.KindCVI]
@@ -177,12 +203,10 @@ func downloadConsole(t *testing.T, registry string, phases map[string]string, re
 	for _, r := range reactors {
 		dyn.PrependReactor("get", "*", r)
 	}
-	s := &Server{dynamic: dyn, sessions: newSessions(), opts: Options{Registry: Registry{Address: registry}}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/download/{kind}/{name}", s.download)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
+	if opts.RawConversions <= 0 {
+		opts.RawConversions = DefaultRawConversions
+	}
+	return &Server{dynamic: dyn, sessions: newSessions(), opts: opts, conversions: make(chan struct{}, opts.RawConversions)}
 }
 
 func heapInUse() uint64 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,6 +30,13 @@ type Options struct {
 	DVCRNamespace string
 	// Registry is how "Download" reaches DVCR's registry.
 	Registry Registry
+	// DownloadDir holds the temporary sparse files of "Download raw"
+	// conversions (default os.TempDir()): each takes the image's allocated
+	// data, not its virtual size, until its download ends.
+	DownloadDir string
+	// RawConversions is how many "Download raw" conversions run at once
+	// (default DefaultRawConversions); more wait for a free one.
+	RawConversions int
 }
 
 // Server is the console's HTTP server.
@@ -41,6 +49,8 @@ type Server struct {
 	// proxy carries "Download" through the API server to DVCR's Service
 	// when no registry address is given.
 	proxy http.RoundTripper
+	// conversions holds a token per "Download raw" conversion running.
+	conversions chan struct{}
 }
 
 // New builds a console from the operator's client configuration.
@@ -65,10 +75,33 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
+	if err := checkDownloadDir(opts.DownloadDir); err != nil {
+		return nil, err
+	}
+	if opts.RawConversions <= 0 {
+		opts.RawConversions = DefaultRawConversions
+	}
 	return &Server{
 		opts: opts, dynamic: dyn, core: core, sessions: newSessions(),
 		uploads: &http.Client{Transport: uploadTransport()}, proxy: proxy,
+		conversions: make(chan struct{}, opts.RawConversions),
 	}, nil
+}
+
+// checkDownloadDir refuses a download directory that is not one at start,
+// rather than at the first "Download raw".
+func checkDownloadDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	st, err := os.Stat(dir)
+	if err == nil && !st.IsDir() {
+		err = fmt.Errorf("not a directory")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: download directory %s: %v", ErrBadRequest, dir, err)
+	}
+	return nil
 }
 
 // LoginURL is the URL to open: the listener's address with the one-time

@@ -32,6 +32,8 @@ type flags struct {
 	insecure       bool
 	caFile         string
 	authFile       string
+	downloadDir    string
+	conversions    int
 }
 
 // NewCommand returns `dvcr console`.
@@ -43,7 +45,10 @@ func NewCommand(streams Streams) *cobra.Command {
 		Long: "Serve the web console for cluster and project images on a loopback port. It acts with\n" +
 			"the kubeconfig's identity, like kubectl proxy: the API server's RBAC decides what you may do.\n" +
 			"Open the printed URL; its token works once. With --config (DVCR's configuration file, where\n" +
-			"DVCR's storage and admin socket are reachable) the garbage collection panel works too.",
+			"DVCR's storage and admin socket are reachable) the garbage collection panel works too.\n" +
+			"\"Download\" saves a Ready image's disk file as stored; \"Download raw\" converts a qcow2, vmdk or\n" +
+			"vdi image to a sparse raw disk first, like qemu-img convert -O raw, in --download-dir, and\n" +
+			"serves it when the conversion is complete and verified.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), f, streams) },
 	}
@@ -56,6 +61,8 @@ func NewCommand(streams Streams) *cobra.Command {
 	fs.BoolVar(&f.insecure, "registry-insecure", false, "reach --registry over plain HTTP")
 	fs.StringVar(&f.caFile, "registry-ca-file", "", "CA bundle trusted for --registry besides the system's")
 	fs.StringVar(&f.authFile, "registry-auth-file", "", "docker config.json with DVCR's credentials, for \"Download\"")
+	fs.StringVar(&f.downloadDir, "download-dir", "", "directory of \"Download raw\"'s temporary files (default: $TMPDIR, else /tmp): the image is converted there to a sparse raw file before the browser gets it, so it needs free space for the image's allocated data (not its virtual size) per conversion running; each file is removed when its download ends")
+	fs.IntVar(&f.conversions, "download-conversions", console.DefaultRawConversions, "\"Download raw\" conversions at once (each needs its space in --download-dir); more wait for one to finish")
 	fs.DurationVar(&f.requestTimeout, "request-timeout", gc.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
 	return cmd
 }
@@ -69,7 +76,8 @@ func run(ctx context.Context, f *flags, streams Streams) error {
 		return err
 	}
 	opts := console.Options{Kube: kube, DVCRNamespace: f.namespace,
-		Registry: console.Registry{Address: f.registry, Insecure: f.insecure, AuthFile: f.authFile}}
+		Registry:    console.Registry{Address: f.registry, Insecure: f.insecure, AuthFile: f.authFile},
+		DownloadDir: f.downloadDir, RawConversions: f.conversions}
 	if f.caFile != "" {
 		if opts.Registry.CABundle, err = os.ReadFile(f.caFile); err != nil {
 			return fmt.Errorf("--registry-ca-file: %w", err)

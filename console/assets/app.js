@@ -123,9 +123,15 @@ function rowElement(r) {
   if (phase === "Ready") {
     const link = el("a", { class: "download", href: downloadURL(state.tab, r.name, r.namespace), download: true, "data-download": r.name,
       title: "Download the disk file as stored", "aria-label": `Download ${r.name}` }, "Download");
-    link.addEventListener("click", (e) => e.stopPropagation());
-    link.addEventListener("keydown", (e) => e.stopPropagation());
     title.append(link);
+    if (rawConvertible.has(r.format)) {
+      title.append(el("a", { class: "download-raw", href: downloadURL(state.tab, r.name, r.namespace, true), download: true, "data-download-raw": r.name,
+        title: rawTitle, "aria-label": `Download ${r.name} as a raw disk` }, "Download raw"));
+    }
+    for (const a of title.querySelectorAll("a")) {
+      a.addEventListener("click", (e) => e.stopPropagation());
+      a.addEventListener("keydown", (e) => e.stopPropagation());
+    }
   }
   tr.addEventListener("click", () => openDetails(r.name, r.namespace));
   tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); openDetails(r.name, r.namespace); } });
@@ -342,12 +348,22 @@ async function uploadFile(kind, name, namespace, file) {
 
 // ---- details and delete ----
 
-// downloadURL streams the image's disk file as stored; the browser saves it
-// under the name the server gives (Content-Disposition) and shows its
-// progress (Content-Length).
-function downloadURL(kind, name, namespace) {
-  return `/api/download/${kind}/${encodeURIComponent(name)}${kind === "vi" ? `?namespace=${encodeURIComponent(namespace || "")}` : ""}`;
+// downloadURL streams the image's disk file as stored, or with raw as a raw
+// disk; the browser saves it under the name the server gives
+// (Content-Disposition) and shows its progress (Content-Length).
+function downloadURL(kind, name, namespace, raw) {
+  const params = new URLSearchParams();
+  if (kind === "vi") params.set("namespace", namespace || "");
+  if (raw) params.set("format", "raw");
+  const q = params.toString();
+  return `/api/download/${kind}/${encodeURIComponent(name)}${q ? `?${q}` : ""}`;
 }
+
+// rawConvertible are the stored formats "Download raw" converts (as dvcr
+// export --format raw does); a raw image's Download already is raw.
+const rawConvertible = new Set(["qcow2", "vmdk", "vdi"]);
+const rawTitle = "Convert to a sparse raw disk (like qemu-img convert -O raw) and download it. " +
+  "The console converts the whole image first, so the browser shows the download only after a while.";
 
 async function openDetails(name, namespace) {
   state.details = { name, namespace: namespace || "", kind: state.tab };
@@ -376,6 +392,10 @@ async function loadDetails() {
   const download = $("#details-download");
   download.hidden = info.phase !== "Ready" || !!info.deleting;
   download.href = downloadURL(d.kind, d.name, d.namespace);
+  const raw = $("#details-download-raw");
+  raw.hidden = download.hidden || !rawConvertible.has(info.format);
+  raw.href = downloadURL(d.kind, d.name, d.namespace, true);
+  raw.title = rawTitle;
   const items = [
     ["Phase", phaseBadge(info.phase)], ["Progress", info.progress || ""], ["Source", `${info.source || ""} ${info.sourceRef || ""}`],
     ["Format", info.format || ""], ["Stored", info.stored || ""], ["Unpacked", info.unpacked || ""],

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,10 +23,12 @@ import (
 // TestConsoleDownload: a Ready image's "Download" link in the table makes
 // the browser (Debian's headless chromium) save the disk file, under its
 // stored name and byte for byte as imported, read by `dvcr console` from a
-// real dvcr serve (--registry) with the identity of a real API server.
+// real dvcr serve (--registry) with the identity of a real API server; its
+// "Download raw" link saves the raw disk qemu-img converts the qcow2 to.
 func TestConsoleDownload(t *testing.T) {
 	e := newProvEnv(t, "")
-	c := startConsole(t, "--kubeconfig", e.kubeconfig, "--registry", "http://"+e.srv.Addr)
+	tmp := t.TempDir()
+	c := startConsole(t, "--kubeconfig", e.kubeconfig, "--registry", "http://"+e.srv.Addr, "--download-dir", tmp)
 	b := newBrowser(t)
 	ctx := b.page(t, c)
 
@@ -62,15 +65,8 @@ func TestConsoleDownload(t *testing.T) {
 		t.Error("clicking Download also opened the details")
 	}
 
-	t.Run("details link", func(t *testing.T) {
-		run(t, ctx, "opening the details",
-			chromedp.Click(`#images tbody tr[data-name="to-download"]`), chromedp.WaitVisible("#details-download"))
-		href := eval[string](t, ctx, `document.querySelector('#details-download').getAttribute('href')`)
-		if href != "/api/download/cvi/to-download" {
-			t.Errorf("details link %q", href)
-		}
-		run(t, ctx, "closing", chromedp.Click("#details-close"), chromedp.WaitNotPresent("#details-dialog[open]"))
-	})
+	t.Run("details links", func(t *testing.T) { testDetailsLinks(t, ctx) })
+	t.Run("raw", func(t *testing.T) { testDownloadRaw(t, ctx, disk, dir, tmp) })
 
 	t.Run("missing image", func(t *testing.T) {
 		code := await[int](t, ctx, `fetch('/api/download/cvi/no-such-image').then(r => r.status)`)
@@ -78,6 +74,56 @@ func TestConsoleDownload(t *testing.T) {
 			t.Errorf("download of a missing image: HTTP %d, want 404", code)
 		}
 	})
+}
+
+// testDetailsLinks: the details offer both downloads of the qcow2.
+func testDetailsLinks(t *testing.T, ctx context.Context) {
+	run(t, ctx, "opening the details",
+		chromedp.Click(`#images tbody tr[data-name="to-download"]`), chromedp.WaitVisible("#details-download"))
+	href := eval[string](t, ctx, `document.querySelector('#details-download').getAttribute('href')`)
+	if href != "/api/download/cvi/to-download" {
+		t.Errorf("details link %q", href)
+	}
+	raw := eval[string](t, ctx, `(e => e.hidden ? 'hidden' : e.getAttribute('href'))(document.querySelector('#details-download-raw'))`)
+	if raw != "/api/download/cvi/to-download?format=raw" {
+		t.Errorf("details raw link %q", raw)
+	}
+	screenshot(t, ctx, "14-download-details")
+	run(t, ctx, "closing", chromedp.Click("#details-close"), chromedp.WaitNotPresent("#details-dialog[open]"))
+}
+
+// testDownloadRaw clicks the row's "Download raw": the browser saves
+// laptop.raw, equal to qemu-img convert -O raw of disk, into dir, and the
+// console's download directory tmp is empty afterwards.
+func testDownloadRaw(t *testing.T, ctx context.Context, disk, dir, tmp string) {
+	ref := filepath.Join(t.TempDir(), "qemu.raw")
+	runTool(t, dvcrtest.Tool(t, "qemu-img", "apt-get install -y qemu-utils"), "convert", "-O", "raw", disk, ref)
+	want := readFile(t, ref)
+	const url = "/api/download/cvi/to-download?format=raw"
+	head := await[string](t, ctx, `fetch('`+url+`', {method: 'HEAD'}).then(r => r.status + ' ' + r.headers.get('Content-Disposition') + ' ' + r.headers.get('Content-Length'))`)
+	if w := fmt.Sprintf("200 attachment; filename=laptop.raw %d", len(want)); head != w {
+		t.Errorf("headers %q, want %q", head, w)
+	}
+	link := `#images tbody tr[data-name="to-download"] a.download-raw`
+	if title := eval[string](t, ctx, `document.querySelector('`+link+`').title`); !strings.Contains(title, "sparse raw disk") {
+		t.Errorf("the link's title %q does not say what it does", title)
+	}
+	run(t, ctx, "clicking Download raw", chromedp.Click(link))
+	got := waitDownload(t, filepath.Join(dir, "laptop.raw"), int64(len(want)), 2*time.Minute)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the downloaded laptop.raw (%d bytes) differs from qemu-img convert -O raw (%d bytes)", len(got), len(want))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left, _ := os.ReadDir(tmp)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files left in --download-dir, e.g. %s", len(left), left[0].Name())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // waitDownload waits until the browser finished saving file (its
