@@ -8,14 +8,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/cli/internal/registryflags"
 	"github.com/dvcr/dvcr/exporter"
-	"github.com/dvcr/dvcr/importer"
 )
 
 // Streams are the command's standard streams.
@@ -26,16 +24,11 @@ type Streams struct {
 
 // Flags are the command's flags.
 type Flags struct {
-	Registry     string
-	RegistryHost string
-	Insecure     bool
-	CAFile       string
-	AuthFile     string
-	Continue     bool
-	Decompress   bool
-	IdleTimeout  time.Duration
-	Format       string
-	Output       string
+	registryflags.Flags
+	Continue    bool
+	Decompress  bool
+	IdleTimeout time.Duration
+	Format      string
 }
 
 // NewCommand returns the `export` command.
@@ -63,39 +56,31 @@ connection resumes where it stopped.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.Registry, "registry", importer.DefaultRegistry, "registry to export from: HOST:PORT, or a URL with http:// or https://")
-	fs.StringVar(&f.RegistryHost, "registry-host", config.DefaultRegistryHost, "registry host used to shorten long repository names (dvcr.registryHost)")
-	fs.BoolVar(&f.Insecure, "insecure", false, "plain HTTP to the registry")
-	fs.StringVar(&f.CAFile, "ca-file", "", "PEM CA bundle trusted for the registry")
-	fs.StringVar(&f.AuthFile, "authfile", "", "docker config file with credentials for the registry")
+	f.Flags.Add(fs, registryflags.Help{Registry: "registry to export from"})
 	fs.BoolVar(&f.Continue, "continue", false, "resume an interrupted export into FILE from its current size")
 	fs.BoolVar(&f.Decompress, "decompress", false, "write the inner image of a gz, xz or zstd disk file")
 	fs.StringVar(&f.Format, "format", "", "raw: convert a qcow2 (v2, v3; clusters stored, zlib- or zstd-compressed), vmdk (monolithicSparse, streamOptimized) or vdi to a sparse raw FILE, as qemu-img convert -O raw")
 	fs.DurationVar(&f.IdleTimeout, "idle-timeout", exporter.DefaultIdleTimeout, "give up a registry connection that sends nothing for this long, and resume")
-	fs.StringVarP(&f.Output, "output", "o", "", "output format: json (NDJSON progress, then the result)")
 	return cmd
 }
 
 // Run exports and reports.
 func Run(ctx context.Context, repo, file string, f *Flags, streams Streams) error {
-	if f.Output != "" && f.Output != "json" && f.Output != "text" {
-		return fmt.Errorf("--output %q: want json or text", f.Output)
+	if err := f.Validate(); err != nil {
+		return err
 	}
-	if f.Output == "json" && file == "-" {
+	if f.JSON() && file == "-" {
 		return fmt.Errorf("-o json writes to standard output, so FILE cannot be - as well")
 	}
 	opts := exporter.Options{
 		Registry: f.Registry, RegistryHost: f.RegistryHost, Insecure: f.Insecure, AuthFile: f.AuthFile,
 		Continue: f.Continue, Decompress: f.Decompress, Format: f.Format, IdleTimeout: f.IdleTimeout, Stdout: streams.Out,
 	}
-	if f.CAFile != "" {
-		pem, err := os.ReadFile(f.CAFile)
-		if err != nil {
-			return fmt.Errorf("--ca-file: %w", err)
-		}
-		opts.CABundle = pem
+	var err error
+	if opts.CABundle, err = f.CABundle(); err != nil {
+		return err
 	}
-	r := newReporter(streams, f.Output == "json", file == "-")
+	r := newReporter(streams, f.JSON(), file == "-")
 	opts.Progress = r.Event
 	res, err := exporter.Export(ctx, repo, file, opts)
 	r.Close()

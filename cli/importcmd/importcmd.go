@@ -7,11 +7,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
-	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/cli/internal/registryflags"
 	"github.com/dvcr/dvcr/importer"
 )
 
@@ -24,15 +23,10 @@ type Streams struct {
 
 // Flags are the command's flags.
 type Flags struct {
-	Registry     string
-	RegistryHost string
-	Insecure     bool
-	CAFile       string
-	AuthFile     string
-	Tag          string
-	Checksums    []string
-	TempDir      string
-	Output       string
+	registryflags.Flags
+	Tag       string
+	Checksums []string
+	TempDir   string
 }
 
 // NewCommand returns the `import` command.
@@ -58,35 +52,27 @@ linked without copying).`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.Registry, "registry", importer.DefaultRegistry, "registry to import into: HOST:PORT, or a URL with http:// or https://")
-	fs.StringVar(&f.RegistryHost, "registry-host", config.DefaultRegistryHost, "registry host used to shorten long repository names (dvcr.registryHost)")
-	fs.BoolVar(&f.Insecure, "insecure", false, "plain HTTP to the registry and to docker:// sources")
-	fs.StringVar(&f.CAFile, "ca-file", "", "PEM CA bundle trusted for the registry and for https:// and docker:// sources")
-	fs.StringVar(&f.AuthFile, "authfile", "", "docker config file with credentials for docker:// sources and the registry")
+	f.Flags.Add(fs, registryflags.Help{Registry: "registry to import into", Also: "docker:// sources", AlsoTLS: "https:// and docker:// sources"})
 	fs.StringVar(&f.Tag, "tag", "latest", "tag to write")
 	fs.StringArrayVar(&f.Checksums, "checksum", nil, "expected checksum of the source bytes as sent, ALG:HEX (md5, sha1, sha256, sha512); repeatable")
 	fs.StringVar(&f.TempDir, "tmp-dir", "", "where a source of unknown length (stdin, HTTP without Content-Length) is spooled (default $TMPDIR)")
-	fs.StringVarP(&f.Output, "output", "o", "", "output format: json (NDJSON progress, then the result)")
 	return cmd
 }
 
 // Run imports and reports.
 func Run(ctx context.Context, src, repo string, f *Flags, streams Streams) error {
-	if f.Output != "" && f.Output != "json" && f.Output != "text" {
-		return fmt.Errorf("--output %q: want json or text", f.Output)
+	if err := f.Validate(); err != nil {
+		return err
 	}
 	opts := importer.Options{
 		Registry: f.Registry, RegistryHost: f.RegistryHost, Insecure: f.Insecure,
 		AuthFile: f.AuthFile, Tag: f.Tag, Checksums: f.Checksums, TempDir: f.TempDir, Stdin: streams.In,
 	}
-	if f.CAFile != "" {
-		pem, err := os.ReadFile(f.CAFile)
-		if err != nil {
-			return fmt.Errorf("--ca-file: %w", err)
-		}
-		opts.CABundle = pem
+	var err error
+	if opts.CABundle, err = f.CABundle(); err != nil {
+		return err
 	}
-	r := newReporter(streams, f.Output == "json")
+	r := newReporter(streams, f.JSON())
 	opts.Progress = r.Event
 	res, err := importer.Import(ctx, src, repo, opts)
 	r.Close()
