@@ -8,7 +8,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 
 	"github.com/dvcr/dvcr/registry"
@@ -166,26 +165,4 @@ func (r *Replica) fenceIfStale() {
 	}
 	r.fence = r.Gate.Close(fmt.Sprintf("no contact with the Kubernetes API server for %s: this replica cannot renew its Lease or read the GC state", r.RenewDeadline))
 	r.Log("cluster: no contact with the API server for %s: refusing writes until it is back", r.RenewDeadline)
-}
-
-// watchGC signals changed on every change of the dvcr-gc Lease, so that a
-// window is entered within a round trip, not a retry period.
-func (r *Replica) watchGC(ctx context.Context, changed chan<- struct{}) {
-	for ctx.Err() == nil {
-		w, err := r.Leases.Watch(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", GCLease).String()})
-		if err != nil {
-			select {
-			case <-ctx.Done():
-			case <-time.After(r.retryPeriod()):
-			}
-			continue
-		}
-		for range w.ResultChan() {
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
-		}
-		w.Stop()
-	}
 }

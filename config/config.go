@@ -46,76 +46,79 @@ type Config struct {
 }
 
 // DVCR is the top-level dvcr: section.
+//
+// The json tags are the keys of the section (decodeSection); want says what
+// a key takes, in the message that refuses a value of another type.
 type DVCR struct {
-	RegistryHost string
-	AdminSocket  string
-	Repositories Repositories
-	GC           GC
-	Verify       Verify
-	Provisioning Provisioning
-	Cluster      Cluster
+	RegistryHost string       `json:"registryHost"`
+	AdminSocket  string       `json:"adminSocket"`
+	Repositories Repositories `json:"repositories"`
+	GC           GC           `json:"gc"`
+	Verify       Verify       `json:"verify"`
+	Provisioning Provisioning `json:"provisioning"`
+	Cluster      Cluster      `json:"cluster"`
 }
 
 // Cluster configures replicas of dvcr serve that share one storage (S3) and
 // coordinate through Leases in the Kubernetes API.
 type Cluster struct {
-	Enabled bool
+	Enabled bool `json:"enabled"`
 	// Namespace is where the Leases live.
-	Namespace string
+	Namespace string `json:"namespace"`
 	// LeaseDuration: a replica whose Lease was not renewed for this long
 	// (plus a margin) is taken for gone.
-	LeaseDuration time.Duration
+	LeaseDuration time.Duration `json:"leaseDuration"`
 	// RenewDeadline: a replica that could not renew its Lease or read the
 	// GC state for this long refuses writes on its own. Shorter than
 	// LeaseDuration, so a replica has fenced itself before the others take
 	// it for gone.
-	RenewDeadline time.Duration
+	RenewDeadline time.Duration `json:"renewDeadline"`
 }
 
 // Provisioning configures the controller that fills ClusterVirtualImage and
 // VirtualImage resources from their data sources.
 type Provisioning struct {
-	Enabled bool
+	Enabled bool `json:"enabled"`
 	// Concurrency is how many imports run at once; the rest wait in Pending.
-	Concurrency int
+	Concurrency int `json:"concurrency" want:"a whole number from 1 to 256"`
 	// RegistryURL is the host[:port] written into status.target.registryURL;
 	// empty means RegistryHost.
-	RegistryURL string
-	Upload      Upload
+	RegistryURL string `json:"registryURL"`
+	Upload      Upload `json:"upload"`
 }
 
 // Upload configures the upload endpoint's URLs and expiry.
 type Upload struct {
 	// InClusterURL is the base URL of /upload inside the cluster; empty
 	// means http://<http.addr>/upload.
-	InClusterURL string
+	InClusterURL string `json:"inClusterURL" want:"a URL string"`
 	// ExternalURL is the base URL published through an Ingress; empty means
 	// there is none.
-	ExternalURL string
+	ExternalURL string `json:"externalURL" want:"a URL string"`
 	// Timeout is how long an image waits for its upload before it fails.
-	Timeout time.Duration
+	Timeout time.Duration `json:"timeout"`
 }
 
 // Repositories configures the repository name policy.
 type Repositories struct {
 	// AllowUnmanaged lets pushes go to repositories outside cvi/, vi/<ns>/
 	// and vd/<ns>/.
-	AllowUnmanaged bool
+	AllowUnmanaged bool `json:"allowUnmanaged"`
 }
 
 // GC configures the integrated garbage collector.
 type GC struct {
 	// Schedule is a 5-field cron expression; empty disables scheduled runs.
-	Schedule     string
-	Timeout      time.Duration
-	DrainTimeout time.Duration
-	GracePeriod  time.Duration
+	Schedule     string        `json:"schedule" want:"a cron expression as a string"`
+	Timeout      time.Duration `json:"timeout"`
+	DrainTimeout time.Duration `json:"drainTimeout"`
+	GracePeriod  time.Duration `json:"gracePeriod"`
 }
 
 // Verify configures scheduled storage verification (package verify).
 type Verify struct {
 	// Schedule is a 5-field cron expression; empty disables scheduled runs.
-	Schedule string
+	Schedule string `json:"schedule" want:"a cron expression as a string"`
 }
 
 // Load reads and validates the configuration file at path. An empty path

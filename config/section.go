@@ -1,65 +1,18 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/url"
-	"sort"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
 	"sigs.k8s.io/yaml"
 )
-
-// field decodes one key of the dvcr: section into the DVCR struct.
-type field func(key string, value any, out *DVCR) error
-
-// sectionFields maps each known key path of the dvcr: section to its decoder.
-var sectionFields = map[string]field{
-	"dvcr.registryHost":                stringField(func(d *DVCR, s string) { d.RegistryHost = s }),
-	"dvcr.adminSocket":                 stringField(func(d *DVCR, s string) { d.AdminSocket = s }),
-	"dvcr.repositories.allowUnmanaged": boolField(func(d *DVCR, b bool) { d.Repositories.AllowUnmanaged = b }),
-	"dvcr.gc.schedule":                 scheduleField(func(d *DVCR, s string) { d.GC.Schedule = s }),
-	"dvcr.gc.timeout":                  durationField(func(d *DVCR) *time.Duration { return &d.GC.Timeout }, false),
-	"dvcr.gc.drainTimeout":             durationField(func(d *DVCR) *time.Duration { return &d.GC.DrainTimeout }, true),
-	"dvcr.gc.gracePeriod":              durationField(func(d *DVCR) *time.Duration { return &d.GC.GracePeriod }, true),
-
-	"dvcr.verify.schedule": scheduleField(func(d *DVCR, s string) { d.Verify.Schedule = s }),
-
-	"dvcr.provisioning.enabled": boolField(func(d *DVCR, b bool) { d.Provisioning.Enabled = b }),
-	"dvcr.provisioning.concurrency": func(key string, v any, d *DVCR) error {
-		n, ok := v.(float64) // YAML numbers arrive as float64 through JSON
-		if !ok || n != float64(int(n)) || n < 1 || n > 256 {
-			return keyError(key, v, "want a whole number from 1 to 256")
-		}
-		d.Provisioning.Concurrency = int(n)
-		return nil
-	},
-	"dvcr.provisioning.registryURL":         stringField(func(d *DVCR, s string) { d.Provisioning.RegistryURL = s }),
-	"dvcr.provisioning.upload.inClusterURL": urlField(func(d *DVCR, s string) { d.Provisioning.Upload.InClusterURL = s }),
-	"dvcr.provisioning.upload.externalURL":  urlField(func(d *DVCR, s string) { d.Provisioning.Upload.ExternalURL = s }),
-	"dvcr.provisioning.upload.timeout":      durationField(func(d *DVCR) *time.Duration { return &d.Provisioning.Upload.Timeout }, false),
-
-	"dvcr.cluster.enabled":       boolField(func(d *DVCR, b bool) { d.Cluster.Enabled = b }),
-	"dvcr.cluster.namespace":     stringField(func(d *DVCR, s string) { d.Cluster.Namespace = s }),
-	"dvcr.cluster.leaseDuration": durationField(func(d *DVCR) *time.Duration { return &d.Cluster.LeaseDuration }, false),
-	"dvcr.cluster.renewDeadline": durationField(func(d *DVCR) *time.Duration { return &d.Cluster.RenewDeadline }, false),
-}
-
-// scheduleField decodes a cron schedule (ValidateSchedule).
-func scheduleField(set func(*DVCR, string)) field {
-	return func(key string, v any, d *DVCR) error {
-		s, ok := v.(string)
-		if !ok {
-			return keyError(key, v, "want a cron expression as a string")
-		}
-		if err := ValidateSchedule(s); err != nil {
-			return keyError(key, s, err.Error())
-		}
-		set(d, s)
-		return nil
-	}
-}
 
 // ValidateSchedule accepts an empty schedule (disabled) or a standard 5-field
 // cron expression, optionally prefixed with CRON_TZ=<zone>.
@@ -71,8 +24,9 @@ func ValidateSchedule(schedule string) error {
 	return err
 }
 
-func parseDVCRSection(data []byte) (DVCR, error) {
-	out := DVCR{
+// defaultSection is the dvcr: section of a file that has none.
+func defaultSection() DVCR {
+	return DVCR{
 		RegistryHost: DefaultRegistryHost,
 		AdminSocket:  DefaultAdminSocket,
 		GC: GC{
@@ -90,31 +44,149 @@ func parseDVCRSection(data []byte) (DVCR, error) {
 			RenewDeadline: DefaultRenewDeadline,
 		},
 	}
+}
+
+// parseDVCRSection decodes the dvcr: section over the defaults, validates
+// it and trims the URLs' trailing slash.
+func parseDVCRSection(data []byte) (DVCR, error) {
+	out := defaultSection()
 	var doc struct {
 		DVCR map[string]any `json:"dvcr"`
 	}
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return out, keyError("dvcr", nil, err.Error())
 	}
-	leaves := map[string]any{}
-	if err := flatten("dvcr", doc.DVCR, leaves); err != nil {
+	if err := decodeSection("dvcr", doc.DVCR, reflect.ValueOf(&out).Elem()); err != nil {
 		return out, err
 	}
-	keys := make([]string, 0, len(leaves))
-	for k := range leaves {
-		keys = append(keys, k)
+	if err := out.Validate(); err != nil {
+		return out, err
 	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		decode, ok := sectionFields[key]
-		if !ok {
-			return out, keyError(key, nil, "unknown key (known: "+knownKeys()+")")
+	up := &out.Provisioning.Upload
+	up.InClusterURL = strings.TrimSuffix(up.InClusterURL, "/")
+	up.ExternalURL = strings.TrimSuffix(up.ExternalURL, "/")
+	return out, nil
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// decodeSection sets the fields of the struct v from m, the map at the
+// dotted key prefix, by the fields' json tags. A key no field has, and a
+// value where a map is expected, is an unknown key; a key without a value
+// keeps the default; a value of the wrong type is refused, naming the key.
+// Checks beyond the type are Validate's.
+func decodeSection(prefix string, m map[string]any, v reflect.Value) error {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		key, val := prefix+"."+name, m[name]
+		f, ok := fieldByKey(v.Type(), name)
+		sub, isMap := val.(map[string]any)
+		if !ok || (f.Type.Kind() == reflect.Struct && val != nil && !isMap) {
+			return keyError(key, nil, "unknown key (known: "+strings.Join(knownKeys("dvcr", reflect.TypeFor[DVCR]()), ", ")+")")
 		}
-		if err := decode(key, leaves[key], &out); err != nil {
-			return out, err
+		var err error
+		switch {
+		case val == nil:
+		case f.Type.Kind() == reflect.Struct:
+			err = decodeSection(key, sub, v.FieldByIndex(f.Index))
+		default:
+			err = decodeValue(key, val, v.FieldByIndex(f.Index), f.Tag.Get("want"))
+		}
+		if err != nil {
+			return err
 		}
 	}
-	return out, validateCluster(out.Cluster)
+	return nil
+}
+
+// decodeValue sets a string, bool, whole number or duration ("90s",
+// "10m", not negative) from a YAML value.
+func decodeValue(key string, val any, f reflect.Value, want string) error {
+	var got reflect.Value
+	switch {
+	case f.Type() == durationType:
+		want = cmp.Or(want, `a duration such as "10m" or "30s"`)
+		if s, ok := val.(string); ok {
+			if d, err := time.ParseDuration(s); err == nil {
+				if d < 0 {
+					return keyError(key, s, "must not be negative")
+				}
+				got = reflect.ValueOf(d)
+			}
+		}
+	case f.Kind() == reflect.Int:
+		want = cmp.Or(want, "a whole number")
+		if n, ok := val.(float64); ok && n == float64(int(n)) { // YAML numbers arrive as float64 through JSON
+			got = reflect.ValueOf(int(n))
+		}
+	default: // string, bool
+		want = cmp.Or(want, map[reflect.Kind]string{reflect.String: "a string", reflect.Bool: "true or false"}[f.Kind()])
+		if v := reflect.ValueOf(val); v.Type() == f.Type() {
+			got = v
+		}
+	}
+	if !got.IsValid() {
+		return keyError(key, val, "want "+want)
+	}
+	f.Set(got)
+	return nil
+}
+
+// fieldByKey is the field of struct type t whose json tag is key.
+func fieldByKey(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		if f := t.Field(i); f.Tag.Get("json") == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+// knownKeys lists the dotted keys of the leaves of struct type t, sorted.
+func knownKeys(prefix string, t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := prefix + "." + f.Tag.Get("json")
+		if f.Type.Kind() == reflect.Struct {
+			keys = append(keys, knownKeys(key, f.Type)...)
+		} else {
+			keys = append(keys, key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Validate checks what the types of the section's fields do not: the
+// schedules, the URLs, the ranges, and the cluster's timing.
+func (d DVCR) Validate() error {
+	type value[T any] struct {
+		key string
+		v   T
+	}
+	for _, s := range []value[string]{{"dvcr.gc.schedule", d.GC.Schedule}, {"dvcr.verify.schedule", d.Verify.Schedule}} {
+		if err := ValidateSchedule(s.v); err != nil {
+			return keyError(s.key, s.v, err.Error())
+		}
+	}
+	up := d.Provisioning.Upload
+	for _, u := range []value[string]{{"dvcr.provisioning.upload.externalURL", up.ExternalURL}, {"dvcr.provisioning.upload.inClusterURL", up.InClusterURL}} {
+		if p, err := url.Parse(u.v); u.v != "" && (err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "") {
+			return keyError(u.key, u.v, "want an absolute http:// or https:// URL")
+		}
+	}
+	if n := d.Provisioning.Concurrency; n < 1 || n > 256 {
+		return keyError("dvcr.provisioning.concurrency", n, "want a whole number from 1 to 256")
+	}
+	for _, t := range []value[time.Duration]{ // zero means none for the others
+		{"dvcr.cluster.leaseDuration", d.Cluster.LeaseDuration}, {"dvcr.cluster.renewDeadline", d.Cluster.RenewDeadline},
+		{"dvcr.gc.timeout", d.GC.Timeout}, {"dvcr.provisioning.upload.timeout", up.Timeout},
+	} {
+		if t.v == 0 {
+			return keyError(t.key, t.v, "must be greater than zero")
+		}
+	}
+	return validateCluster(d.Cluster)
 }
 
 // validateCluster checks what no single key can: the renew deadline must
@@ -128,98 +200,6 @@ func validateCluster(c Cluster) error {
 			fmt.Sprintf("must be shorter than dvcr.cluster.leaseDuration (%s): a replica must stop taking writes before the others take it for gone", c.LeaseDuration))
 	}
 	return nil
-}
-
-// flatten turns nested maps into dotted key paths. A map where a value is
-// expected, or a value where a map is expected, is left for the field
-// decoders or the unknown-key check to report.
-func flatten(prefix string, m map[string]any, out map[string]any) error {
-	for k, v := range m {
-		key := prefix + "." + k
-		if v == nil {
-			continue // "key:" with no value keeps the default
-		}
-		if sub, ok := v.(map[string]any); ok && sectionFields[key] == nil {
-			if err := flatten(key, sub, out); err != nil {
-				return err
-			}
-			continue
-		}
-		out[key] = v
-	}
-	return nil
-}
-
-func knownKeys() string {
-	keys := make([]string, 0, len(sectionFields))
-	for k := range sectionFields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return strings.Join(keys, ", ")
-}
-
-func stringField(set func(*DVCR, string)) field {
-	return func(key string, v any, d *DVCR) error {
-		s, ok := v.(string)
-		if !ok {
-			return keyError(key, v, "want a string")
-		}
-		set(d, s)
-		return nil
-	}
-}
-
-func boolField(set func(*DVCR, bool)) field {
-	return func(key string, v any, d *DVCR) error {
-		b, ok := v.(bool)
-		if !ok {
-			return keyError(key, v, "want true or false")
-		}
-		set(d, b)
-		return nil
-	}
-}
-
-// urlField accepts an empty string or an absolute http(s) URL.
-func urlField(set func(*DVCR, string)) field {
-	return func(key string, v any, d *DVCR) error {
-		s, ok := v.(string)
-		if !ok {
-			return keyError(key, v, "want a URL string")
-		}
-		if s != "" {
-			u, err := url.Parse(s)
-			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				return keyError(key, s, "want an absolute http:// or https:// URL")
-			}
-		}
-		set(d, strings.TrimSuffix(s, "/"))
-		return nil
-	}
-}
-
-// durationField decodes a Go duration string ("90s", "10m"). Zero is allowed
-// only where it means "none".
-func durationField(target func(*DVCR) *time.Duration, zeroAllowed bool) field {
-	return func(key string, v any, d *DVCR) error {
-		s, ok := v.(string)
-		if !ok {
-			return keyError(key, v, `want a duration such as "10m" or "30s"`)
-		}
-		dur, err := time.ParseDuration(s)
-		if err != nil {
-			return keyError(key, s, `want a duration such as "10m" or "30s"`)
-		}
-		if dur < 0 {
-			return keyError(key, s, "must not be negative")
-		}
-		if dur == 0 && !zeroAllowed {
-			return keyError(key, s, "must be greater than zero")
-		}
-		*target(d) = dur
-		return nil
-	}
 }
 
 // String renders the section for logs.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dvcr/dvcr/importer"
+	"github.com/dvcr/dvcr/test/ocilayout"
 )
 
 // header is the layer's header as the importer writes it.
@@ -68,7 +68,7 @@ func TestReadEntryLayout(t *testing.T) {
 	if err := os.WriteFile(disk, want, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img, err := importer.WriteLayout(disk, filepath.Join(dir, "layout"), "latest")
+	img, err := ocilayout.Write(disk, filepath.Join(dir, "layout"), "latest")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,16 @@ import (
 	"sort"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/pager"
 
 	"github.com/dvcr/dvcr/naming"
 )
@@ -31,10 +34,6 @@ const PhaseReady = "Ready"
 
 // DefaultPageSize is how many resources one list request asks for.
 const DefaultPageSize = 500
-
-// maxListRestarts bounds restarts of a paginated list whose continue token
-// expired (410 Gone).
-const maxListRestarts = 3
 
 // Resources maps each managed kind to its API resource.
 var Resources = map[naming.Kind]schema.GroupVersionResource{
@@ -82,11 +81,11 @@ func NewClusterLister(cfg *rest.Config) (*ClusterLister, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := metadata.NewForConfig(cfg)
+	md, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &ClusterLister{Dynamic: dyn, Metadata: meta, PageSize: DefaultPageSize}, nil
+	return &ClusterLister{Dynamic: dyn, Metadata: md, PageSize: DefaultPageSize}, nil
 }
 
 // List lists every managed kind. Any failure fails the whole inventory with
@@ -108,27 +107,36 @@ func (l *ClusterLister) List(ctx context.Context) (*ClusterInventory, error) {
 	return inv, nil
 }
 
-// listKind pages through one kind, restarting from the first page when the
-// continue token expires.
+// listKind pages through one kind with client-go's pager. When the
+// continue token expires half way (410 Gone), the pager lists the kind
+// again in one unpaginated request, which cannot expire.
 func (l *ClusterLister) listKind(ctx context.Context, kind naming.Kind) ([]Resource, error) {
-	var out []Resource
-	opts := metav1.ListOptions{Limit: l.pageSize()}
-	for restarts := 0; ; {
-		page, next, err := l.listPage(ctx, kind, opts)
-		if apierrors.IsResourceExpired(err) && restarts < maxListRestarts {
-			restarts++
-			out, opts.Continue = nil, ""
-			continue
+	gvr := Resources[kind]
+	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		if kind == naming.KindVD {
+			return l.Dynamic.Resource(gvr).List(ctx, opts)
 		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, page...)
-		if next == "" {
-			return out, nil
-		}
-		opts.Continue = next
+		return l.Metadata.Resource(gvr).List(ctx, opts)
+	})
+	p.PageSize = l.pageSize()
+	list, _, err := p.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
 	}
+	var out []Resource
+	err = meta.EachListItem(list, func(obj runtime.Object) error {
+		item, err := meta.Accessor(obj)
+		if err != nil {
+			return err
+		}
+		r := Resource{Kind: kind, Namespace: item.GetNamespace(), Name: item.GetName()}
+		if u, ok := obj.(*unstructured.Unstructured); ok { // VirtualDisks, listed in full
+			r.Phase, _, _ = unstructured.NestedString(u.Object, "status", "phase")
+		}
+		out = append(out, r)
+		return nil
+	})
+	return out, err
 }
 
 func (l *ClusterLister) pageSize() int64 {
@@ -136,31 +144,6 @@ func (l *ClusterLister) pageSize() int64 {
 		return DefaultPageSize
 	}
 	return l.PageSize
-}
-
-func (l *ClusterLister) listPage(ctx context.Context, kind naming.Kind, opts metav1.ListOptions) ([]Resource, string, error) {
-	gvr := Resources[kind]
-	if kind == naming.KindVD {
-		list, err := l.Dynamic.Resource(gvr).List(ctx, opts)
-		if err != nil {
-			return nil, "", err
-		}
-		out := make([]Resource, 0, len(list.Items))
-		for _, item := range list.Items {
-			phase, _, _ := unstructured.NestedString(item.Object, "status", "phase")
-			out = append(out, Resource{Kind: kind, Namespace: item.GetNamespace(), Name: item.GetName(), Phase: phase})
-		}
-		return out, list.GetContinue(), nil
-	}
-	list, err := l.Metadata.Resource(gvr).List(ctx, opts)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]Resource, 0, len(list.Items))
-	for _, item := range list.Items {
-		out = append(out, Resource{Kind: kind, Namespace: item.Namespace, Name: item.Name})
-	}
-	return out, list.Continue, nil
 }
 
 func listError(kind naming.Kind, err error) *ListError {

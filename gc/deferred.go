@@ -166,8 +166,10 @@ func (c *Collector) listCandidates(ctx context.Context, ahead *markedAhead) erro
 		ahead.files = files
 		return err
 	}
+	// Not c.concurrency(): on the filesystem that is 0 (the sweep's "default"),
+	// on which forEachParallel starts no worker and nothing is listed.
 	links := make([][]digest.Digest, len(ahead.candidates))
-	err := forEachParallel(ctx, c.concurrency(), len(ahead.candidates), func(ctx context.Context, i int) error {
+	err := forEachParallel(ctx, c.removeConcurrency(), len(ahead.candidates), func(ctx context.Context, i int) error {
 		l, err := repositoryLinks(ctx, c.Driver, ahead.candidates[i].Path)
 		links[i] = l
 		return err

@@ -4,44 +4,29 @@ package gc
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
 )
 
-// forEachParallel calls fn for 0..n-1 on up to workers goroutines. The first
-// error stops the others and is returned.
+// forEachParallel calls fn for 0..n-1 on up to workers goroutines (at
+// least one). The first error stops the others and is returned; with no
+// error it returns ctx's.
 func forEachParallel(ctx context.Context, workers, n int, fn func(context.Context, int) error) error {
-	if n == 0 {
-		return ctx.Err()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next  atomic.Int64
-		once  sync.Once
-		first error
-		wg    sync.WaitGroup
-	)
-	for range min(workers, n) {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(ctx, i); err != nil {
-					once.Do(func() {
-						first = err
-						cancel()
-					})
-					return
-				}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(workers, 1))
+	for i := range n {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if gctx.Err() != nil { // stopped while this call waited for a slot
+				return nil
 			}
+			return fn(gctx, i)
 		})
 	}
-	wg.Wait()
-	if first != nil {
-		return first
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }

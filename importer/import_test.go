@@ -18,7 +18,7 @@ import (
 )
 
 // TestImportMatchesLayout: importing a file stores exactly the image that
-// WriteLayout makes of it (one implementation of the layout).
+// test/ocilayout, written apart from the importer, makes of it.
 func TestImportMatchesLayout(t *testing.T) {
 	srv := dvcrtest.StartServer(t, dvcrtest.ServerOptions{})
 	disk := dvcrtest.MakeDisk(t, "same", "qcow2", "16M", 64<<10)

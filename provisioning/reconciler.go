@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -117,11 +118,10 @@ func (r *reconciler) pending(ctx context.Context, nn types.NamespacedName, obj v
 	})
 }
 
+// readyReason is the reason of the Ready condition, "" without one.
 func readyReason(obj v1alpha2.Image) string {
-	for _, c := range obj.ImageStatus().Conditions {
-		if c.Type == v1alpha2.ConditionReady {
-			return c.Reason
-		}
+	if c := meta.FindStatusCondition(obj.ImageStatus().Conditions, v1alpha2.ConditionReady); c != nil {
+		return c.Reason
 	}
 	return ""
 }

@@ -10,18 +10,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dvcr/dvcr/importer"
+	"github.com/dvcr/dvcr/test/ocilayout"
 )
 
 // DiskImage is a real disk image made by qemu-img, also packed in the
-// importers' layout as an OCI image layout directory (by the importer's own
-// code, so its digests are those `dvcr import` of the file produces).
+// importers' layout as an OCI image layout directory (by test/ocilayout;
+// TestImportMatchesLayout checks its digests are those `dvcr import` of the
+// file produces).
 type DiskImage struct {
 	Path   string // the disk file
 	Layout string // OCI image layout directory
 	Tag    string
 	Info   QemuInfo
-	Image  *importer.LayoutImage
+	Image  *ocilayout.Image
 }
 
 // OCIRef is the skopeo reference of the layout.
@@ -35,7 +36,7 @@ func MakeDisk(t testing.TB, name, format, size string, randomData int) *DiskImag
 	path := MakeDiskFile(t, t.TempDir(), name, format, size, randomData)
 	d := &DiskImage{Path: path, Layout: filepath.Join(filepath.Dir(path), "layout"), Tag: "latest", Info: Qemu(t, path)}
 	var err error
-	if d.Image, err = importer.WriteLayout(path, d.Layout, d.Tag); err != nil {
+	if d.Image, err = ocilayout.Write(path, d.Layout, d.Tag); err != nil {
 		t.Fatal(err)
 	}
 	return d
