@@ -111,6 +111,24 @@ func exportMarkdown(results []*ebResult, targets []ibTarget, f ebFacts) string {
 		}
 	}
 
+	b.WriteString("\n## Where `dvcr export` spends its time\n\n")
+	b.WriteString("From the arrival times of its `-o json` progress events (medians of the runs): *stream* runs to the last periodic `transfer` event, at most 250 ms (the progress interval) before the layer's last byte is read; *after the stream* to the final `transfer` event, emitted once the disk file is written — with `--format raw`, once the written file has been read back whole for the `sha256` of the result; *sync* to the result line: the fsync of FILE, the layer's tail and the digest check.\n\n")
+	b.WriteString("| Export | stream s | after the stream s | sync s | wall s |\n|---|---|---|---|---|\n")
+	for _, r := range results {
+		if !r.sys.dvcr || len(r.runs[0].phases) != 3 {
+			continue
+		}
+		ph := func(i int) float64 {
+			return r.median(func(m ebMeasure) float64 {
+				if len(m.phases) != 3 {
+					return 0
+				}
+				return m.phases[i].Seconds()
+			})
+		}
+		fmt.Fprintf(&b, "| %s | %.2f | %.2f | %.2f | %s |\n", r.sys.title, ph(0), ph(1), ph(2), secs(r, func(m ebMeasure) float64 { return m.wall.Seconds() }))
+	}
+
 	b.WriteString("\n## Peak RSS of `dvcr export`\n\n")
 	fmt.Fprintf(&b, "`dvcr export --help` alone peaks at %s: the binary's start (runtime, package initialisation, the pages of the executable it touches). /proc/PID/status sampled every 20 ms during the runs (each column its own maximum over the runs):\n\n", ibMib(f.startupRSS))
 	b.WriteString("| Export | peak RSS (`time %M`) | sampled VmRSS | sampled RssAnon | sampled RssFile (the executable's pages) |\n|---|---|---|---|---|\n")
@@ -132,11 +150,14 @@ func exportMarkdown(results []*ebResult, targets []ibTarget, f ebFacts) string {
 	return b.String()
 }
 
-// ebStepsLine is a run's steps for the log.
-func ebStepsLine(steps []ebStep) string {
+// ebStepsLine is a run's steps (and a dvcr export's phases) for the log.
+func ebStepsLine(steps []ebStep, phases []time.Duration) string {
 	var s []string
 	for _, st := range steps {
 		s = append(s, fmt.Sprintf("%s %s", st.name, st.wall.Round(time.Millisecond)))
+	}
+	if len(phases) == 3 {
+		s = append(s, fmt.Sprintf("stream %s, after it %s, sync %s", phases[0].Round(time.Millisecond), phases[1].Round(time.Millisecond), phases[2].Round(time.Millisecond)))
 	}
 	return strings.Join(s, ", ")
 }

@@ -404,3 +404,76 @@ func kernelRelease() string {
 	}
 	return strings.TrimSpace(string(data))
 }
+
+// lineClock is a command's stdout that notes when each line arrived: the
+// NDJSON events of `dvcr export -o json` then tell its phases apart.
+type lineClock struct {
+	mu      sync.Mutex
+	partial []byte
+	lines   []clockedLine
+}
+
+type clockedLine struct {
+	at   time.Time
+	line []byte
+}
+
+func (c *lineClock) Write(p []byte) (int, error) {
+	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.partial = append(c.partial, p...)
+	for {
+		i := bytes.IndexByte(c.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		c.lines = append(c.lines, clockedLine{at: now, line: append([]byte(nil), c.partial[:i]...)})
+		c.partial = c.partial[i+1:]
+	}
+}
+
+// Bytes is everything written.
+func (c *lineClock) Bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b []byte
+	for _, l := range c.lines {
+		b = append(append(b, l.line...), '\n')
+	}
+	return append(b, c.partial...)
+}
+
+// exportPhases splits a dvcr export's wall time at its progress events:
+// stream is from the start to the last periodic "transfer" event (at most
+// 250 ms, the progress interval, before the layer's last byte was read);
+// after is from there to the final "transfer" event, emitted once the
+// disk file is written (--format raw: once the written file has been read
+// back for its sha256); sync is from there to the result line (the fsync of
+// FILE, the layer's tail and digest check). ok is false when the events are
+// not there.
+func (c *lineClock) exportPhases(started time.Time) (stream, after, sync time.Duration, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var transfer []time.Time
+	var result time.Time
+	for _, l := range c.lines {
+		var e struct {
+			Phase string `json:"phase"`
+		}
+		if json.Unmarshal(l.line, &e) != nil {
+			continue
+		}
+		switch e.Phase {
+		case "transfer":
+			transfer = append(transfer, l.at)
+		case "":
+			result = l.at
+		}
+	}
+	if len(transfer) < 2 || result.IsZero() {
+		return 0, 0, 0, false
+	}
+	last, prev := transfer[len(transfer)-1], transfer[len(transfer)-2]
+	return prev.Sub(started), last.Sub(prev), result.Sub(last), true
+}

@@ -59,13 +59,14 @@ type ebStep struct {
 
 // ebMeasure is one run of a system.
 type ebMeasure struct {
-	wall      time.Duration // process start to exit (pipeline: first start to the fsync's end)
-	steps     []ebStep      // the pipeline's processes; one for a single command
-	reported  float64       // dvcr export's own `seconds`
-	sha       string        // hex sha256 of the output (dvcr: reported; pipeline: hashed in run 1)
-	du        int64         // space the output takes
-	peaks     rssPeaks      // sampled /proc/PID/status of dvcr export
-	serverCPU float64       // user+system seconds of dvcr serve during the run
+	wall      time.Duration   // process start to exit (pipeline: first start to the fsync's end)
+	steps     []ebStep        // the pipeline's processes; one for a single command
+	reported  float64         // dvcr export's own `seconds`
+	sha       string          // hex sha256 of the output (dvcr: reported; pipeline: hashed in run 1)
+	du        int64           // space the output takes
+	peaks     rssPeaks        // sampled /proc/PID/status of dvcr export
+	serverCPU float64         // user+system seconds of dvcr serve during the run
+	phases    []time.Duration // dvcr export: stream, after the stream, sync (lineClock.exportPhases)
 }
 
 func (m ebMeasure) rss() int64 {
@@ -204,7 +205,8 @@ func TestBenchExport(t *testing.T) {
 			args = append(args, repo, file)
 			settle()
 			var m ebMeasure
-			var stdout, stderr bytes.Buffer
+			var stdout lineClock
+			var stderr bytes.Buffer
 			cpu0 := serverCPU()
 			tm, err := runTimed(t, &stdout, &stderr, sampleRSS(&m.peaks), dvcrBin, args...)
 			m.serverCPU = (serverCPU() - cpu0).Seconds()
@@ -213,6 +215,9 @@ func TestBenchExport(t *testing.T) {
 			}
 			res := ebParseExport(t, stdout.Bytes())
 			m.wall, m.reported, m.sha = tm.wall, res.Seconds, res.SHA256
+			if stream, after, sync, ok := stdout.exportPhases(tm.started); ok {
+				m.phases = []time.Duration{stream, after, sync}
+			}
 			m.steps = []ebStep{{name: "dvcr export", wall: tm.wall, rss: tm.rss, cpu: tm.cpu}}
 			m.du = ebAllocated(t, file)
 			if run == 0 && convert {
@@ -301,7 +306,7 @@ func TestBenchExport(t *testing.T) {
 			results[i].runs = append(results[i].runs, m)
 			t.Logf("run %d: %-8s %.0f MB/s (%s; %s), RSS %s, CPU %.2fs, server CPU %.2fs, output on disk %s, load %s",
 				run+1, systems[i].key, float64(systems[i].bytes)/1e6/m.wall.Seconds(), m.wall.Round(time.Millisecond),
-				ebStepsLine(m.steps), ibMib(m.rss()), m.cpu(), m.serverCPU, ibMib(m.du), gcLoad())
+				ebStepsLine(m.steps, m.phases), ibMib(m.rss()), m.cpu(), m.serverCPU, ibMib(m.du), gcLoad())
 		}
 	}
 	// Byte-identical: every dvcr export --format raw reported the sha256
