@@ -23,7 +23,7 @@ func ebEvaluate(by map[string]*ebResult, f ebFacts) []ibTarget {
 		best := slices.Max(by[key].mbps()) / p
 		n := max(ppSpread(by[key].mbps()), ppSpread(by[peer].mbps())) / 2
 		targets = append(targets, ibTarget{
-			target: fmt.Sprintf("%s ≥ %.1f × %s", what, want, by[peer].sys.title),
+			target: fmt.Sprintf("%s ≥ %.1f × %s", what, want, by[peer].sys.short),
 			result: fmt.Sprintf("%.2f × (%.0f against %.0f MB/s; noise ±%.0f%%; fastest run %.2f ×)", d/p, d, p, 100*n, best),
 			status: ratioVerdict(d/p, best, want, n),
 		})

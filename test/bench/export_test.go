@@ -44,8 +44,9 @@ const (
 type ebSystem struct {
 	key   string
 	title string
-	dvcr  bool  // a dvcr export: RSS target and sampled RSS
-	bytes int64 // the output's size: MB/s = bytes / wall
+	short string // in the targets
+	dvcr  bool   // a dvcr export: RSS target and sampled RSS
+	bytes int64  // the output's size: MB/s = bytes / wall
 	run   func(t *testing.T, run int) ebMeasure
 }
 
@@ -234,7 +235,7 @@ func TestBenchExport(t *testing.T) {
 	}
 	var qemuSHA string
 	systems := []*ebSystem{
-		{key: "skopeo", title: "As stored: `skopeo copy docker://… dir:DIR` (fsyncs each blob)", bytes: ibDefaultSize,
+		{key: "skopeo", title: "As stored: `skopeo copy docker://… dir:DIR` (fsyncs each blob)", short: "`skopeo copy … dir:DIR`", bytes: ibDefaultSize,
 			run: func(t *testing.T, run int) ebMeasure {
 				out := filepath.Join(outDir("skopeo", run), "dir")
 				settle()
@@ -251,7 +252,7 @@ func TestBenchExport(t *testing.T) {
 				return m
 			}},
 		{key: "dvcr", title: "As stored: `dvcr export REPO FILE`", dvcr: true, bytes: ibDefaultSize, run: dvcrExport("dvcr", ebRepoRaw, false)},
-		{key: "pipeline", title: "qcow2 → raw: `skopeo copy` + `tar -x` + `qemu-img convert -O raw` + fsync", bytes: ebVirtual,
+		{key: "pipeline", title: "qcow2 → raw: `skopeo copy` + `tar -x` + `qemu-img convert -O raw` + fsync", short: "`skopeo copy` + `tar -x` + `qemu-img convert -O raw` + fsync", bytes: ebVirtual,
 			run: func(t *testing.T, run int) ebMeasure {
 				out := outDir("pipeline", run)
 				raw := filepath.Join(out, "out.raw")
