@@ -8,6 +8,12 @@
 #   gc check:  10,000 resources (real kube-apiserver) and 10,000 repositories
 #   import:    `dvcr import` of a 1 GiB raw image over HTTP, raw/gz/xz, against
 #              `curl -o` and upstream's monolithic push of the same bytes
+#   export:    `dvcr export` of a 1 GiB raw image against `skopeo copy … dir:`;
+#              `dvcr export --format raw` of a qcow2 (4 GiB virtual, 1 GiB of
+#              data) against skopeo + `tar -x` + `qemu-img convert -O raw`:
+#              byte-identical, space taken, peak RSS
+#   verify:    `dvcr-cleaner verify` of ~1.4 GiB of blobs against `sha256sum`
+#              of the same files (both warm), peak RSS
 #   provision: 50 ClusterVirtualImages of 64 MiB (real kube-apiserver, the
 #              controller in `dvcr serve`) against `dvcr import` of the same
 #              files: overhead per image, API requests, RSS
@@ -20,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-tests=${BENCH_TESTS:-'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck|TestBenchImport|TestBenchProvision|TestBenchS3PushPull|TestBenchGCS3'}
+tests=${BENCH_TESTS:-'TestBenchPushPull|TestBenchGC$|TestBenchGCCheck|TestBenchImport|TestBenchExport|TestBenchVerify|TestBenchProvision|TestBenchS3PushPull|TestBenchGCS3'}
 start=$(date +%s)
 
 "$GO" build -o bin/dvcr ./cmd/dvcr
@@ -39,7 +45,7 @@ fi
 mkdir -p bin
 touch bin/bench.stamp
 set +e
-"$GO" test -tags bench ./test/bench/ -run "$tests" -count=1 -v -timeout 30m 2>&1 |
+"$GO" test -tags bench ./test/bench/ -run "$tests" -count=1 -v -timeout 45m 2>&1 |
 	tee bin/bench.log | grep --line-buffered -v -E '^\s+(\{"level"|[IWE][0-9]{4} )'
 status=${PIPESTATUS[0]}
 set -e
@@ -49,7 +55,7 @@ set -e
 	echo
 	echo "Written by \`make bench\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) memory, $("$GO" version | cut -d' ' -f3-4). Whole run: $(( $(date +%s) - start ))s${BENCH_TESTS:+ (BENCH_TESTS=$BENCH_TESTS: only those rerun)}."
 	echo
-	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md docs/bench-import.md docs/bench-provision.md docs/bench-s3.md docs/bench-gc-s3.md; do
+	for part in docs/bench-push-pull.md docs/bench-gc.md docs/bench-gc-check.md docs/bench-import.md docs/bench-export.md docs/bench-verify.md docs/bench-provision.md docs/bench-s3.md docs/bench-gc-s3.md; do
 		echo
 		if [[ $part -nt bin/bench.stamp ]]; then
 			sed -e '1s/^# /## /' -e '2,$s/^## /### /' "$part"

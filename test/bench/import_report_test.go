@@ -33,20 +33,6 @@ func ibEvaluate(results []*ibResult) ibReport {
 		}
 		return n / 2
 	}
-	// ratio of the medians ≥ want: met; lower by less than the run-to-run
-	// noise (half the larger relative range of the runs compared) and the
-	// fastest run reaches the target against the other median: within
-	// noise; otherwise missed. The second condition keeps a disturbed run
-	// (other work on a shared machine) from excusing a real shortfall.
-	ratioVerdict := func(ratio, best, want, noise float64) string {
-		switch {
-		case ratio >= want:
-			return ppVerdictMet
-		case ratio >= want*(1-noise) && best >= want:
-			return ppVerdictNoise
-		}
-		return ppVerdictMissed
-	}
 	fastest := func(k string) float64 { return slices.Max(by[k].mbps()) }
 	var rep ibReport
 	rep.ceilingKey = "curl"

@@ -36,13 +36,28 @@ type ibTimedRun struct {
 // (the maxrss of a direct child would count the test process too).
 func ibRunTimed(t *testing.T, stdout, stderr io.Writer, name string, args ...string) (ibTimedRun, error) {
 	t.Helper()
+	return runTimed(t, stdout, stderr, nil, name, args...)
+}
+
+// runTimed is ibRunTimed; watch, when set, is called with the pid of
+// /usr/bin/time once it started and returns a func called when it exited
+// (before the wall time is taken).
+func runTimed(t *testing.T, stdout, stderr io.Writer, watch func(timePID int) func(), name string, args ...string) (ibTimedRun, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	tf := filepath.Join(t.TempDir(), "time")
 	cmd := exec.CommandContext(ctx, "/usr/bin/time", append([]string{"-f", "%M %U %S", "-o", tf, name}, args...)...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	r := ibTimedRun{started: time.Now()}
-	err := cmd.Run()
+	var err error
+	if watch == nil {
+		err = cmd.Run()
+	} else if err = cmd.Start(); err == nil {
+		stop := watch(cmd.Process.Pid)
+		err = cmd.Wait()
+		stop()
+	}
 	r.wall = time.Since(r.started)
 	if err != nil {
 		return r, err
@@ -223,27 +238,12 @@ func ibWriteRaw(t *testing.T, path string, size int64) {
 	}
 	rng := rand.NewChaCha8([32]byte{'d', 'v', 'c', 'r', 'i', 'm', 'g'})
 	buf := make([]byte, ibExtent)
-	words := strings.Fields("kernel systemd mount ext4 inode journal block sector scsi virtio-blk eth0 dhcp cloud-init sshd cron")
 	for off := int64(0); off < size; off += ibExtent {
 		switch i := off / ibExtent; i % 4 {
 		case 0:
 			_, _ = rng.Read(buf)
 		case 2:
-			// 4 KiB blocks: a 32-byte binary header, then log-like lines.
-			p := buf[:0]
-			for blk := int64(0); blk < ibExtent/4096; blk++ {
-				sector := (off + blk*4096) / 512
-				var hdr [32]byte
-				copy(hdr[:8], "DVCRBLK\x00")
-				binary.LittleEndian.PutUint64(hdr[8:], uint64(sector))
-				binary.LittleEndian.PutUint32(hdr[16:], uint32(sector)*2654435761)
-				binary.LittleEndian.PutUint64(hdr[24:], uint64(i))
-				p = append(p, hdr[:]...)
-				for line := 0; len(p)%4096 != 0; line++ {
-					s := fmt.Appendf(nil, "%010d %s[%d]: %s %d ok flags=0x%04x\n", sector*100+int64(line), words[(int(sector)+line)%len(words)], 1000+line, words[line%len(words)], blk*int64(line), line*7)
-					p = append(p, s[:min(len(s), 4096-len(p)%4096)]...)
-				}
-			}
+			ibPattern(buf, off, i)
 		default:
 			clear(buf)
 		}
@@ -257,5 +257,27 @@ func ibWriteRaw(t *testing.T, path string, size int64) {
 	}
 	if err := os.Rename(path+".tmp", path); err != nil {
 		t.Fatal(err)
+	}
+}
+
+var ibWords = strings.Fields("kernel systemd mount ext4 inode journal block sector scsi virtio-blk eth0 dhcp cloud-init sshd cron")
+
+// ibPattern fills buf (a multiple of 4 KiB) with the compressible pattern
+// of the disk's bytes at off, tagged i: 4 KiB blocks of a 32-byte binary
+// header, then log-like lines. No 512-byte sector of it is all zeros.
+func ibPattern(buf []byte, off, i int64) {
+	p := buf[:0]
+	for blk := int64(0); blk < int64(len(buf))/4096; blk++ {
+		sector := (off + blk*4096) / 512
+		var hdr [32]byte
+		copy(hdr[:8], "DVCRBLK\x00")
+		binary.LittleEndian.PutUint64(hdr[8:], uint64(sector))
+		binary.LittleEndian.PutUint32(hdr[16:], uint32(sector)*2654435761)
+		binary.LittleEndian.PutUint64(hdr[24:], uint64(i))
+		p = append(p, hdr[:]...)
+		for line := 0; len(p)%4096 != 0; line++ {
+			s := fmt.Appendf(nil, "%010d %s[%d]: %s %d ok flags=0x%04x\n", sector*100+int64(line), ibWords[(int(sector)+line)%len(ibWords)], 1000+line, ibWords[line%len(ibWords)], blk*int64(line), line*7)
+			p = append(p, s[:min(len(s), 4096-len(p)%4096)]...)
+		}
 	}
 }

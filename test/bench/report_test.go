@@ -26,6 +26,22 @@ func verdict(ok bool) string {
 	return verdictMissed
 }
 
+// ratioVerdict: the ratio of the medians ≥ want: met; lower by less than
+// the run-to-run noise (half the larger relative range of the runs
+// compared) and the fastest run (best, against the other median) reaches
+// the target: within noise; otherwise missed. The second condition keeps a
+// disturbed run (other work on a shared machine) from excusing a real
+// shortfall.
+func ratioVerdict(ratio, best, want, noise float64) string {
+	switch {
+	case ratio >= want:
+		return ppVerdictMet
+	case ratio >= want*(1-noise) && best >= want:
+		return ppVerdictNoise
+	}
+	return ppVerdictMissed
+}
+
 // writeMachine writes the report lines every benchmark starts with: when,
 // and on how many cores and how much memory.
 func writeMachine(b *strings.Builder) {
