@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -17,6 +18,11 @@ import (
 // instead of failing on the pod's /etc/docker/registry/config.yml.
 func TestCleanerFindsMakeRun(t *testing.T) {
 	dir := t.TempDir()
+	if l, err := net.Listen("tcp", "127.0.0.1:5000"); err != nil {
+		t.Fatalf("make run's address 127.0.0.1:5000 is taken (another dvcr serve?): %v", err)
+	} else {
+		l.Close()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	serve := exec.CommandContext(ctx, dvcrtest.Binary(t, "dvcr"), "serve")
 	serve.Dir = dir
