@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/dvcr/dvcr/importer/registryclient"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/provisioning/upload"
 	"github.com/dvcr/dvcr/provisioning/v1alpha2"
@@ -97,12 +98,7 @@ func New(opts Options) (*Controller, error) {
 		return nil, err
 	}
 	rc := rest.CopyConfig(opts.RESTConfig)
-	if rc.QPS == 0 {
-		// client-go's default of 5 requests/s queues the status writes of a
-		// few dozen images for seconds; the API server's own fairness is the
-		// limit that matters.
-		rc.QPS, rc.Burst = 50, 100
-	}
+	kube.RaiseRateLimit(rc)
 	mgr, err := ctrl.NewManager(rc, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        log,

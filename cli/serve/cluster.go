@@ -14,6 +14,7 @@ import (
 	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/registry"
 )
 
@@ -108,11 +109,11 @@ func advertisedURL(cfg *config.Config, addr net.Addr) string {
 // clusterClient is a client for the Leases, with a rate limit that leaves
 // room for renewals every retry period and the collector's polling.
 func clusterClient() (kubernetes.Interface, error) {
-	rc, err := gc.RESTConfig("", 0) // no client timeout: it would cut the watch
+	rc, err := kube.RESTConfig("", kube.NoTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("dvcr.cluster.enabled: %w", err)
 	}
-	rc.QPS, rc.Burst = 50, 100
+	kube.RaiseRateLimit(rc)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("dvcr.cluster.enabled: %w", err)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/dvcr/dvcr/config"
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/provisioning"
 	"github.com/dvcr/dvcr/provisioning/upload"
 	"github.com/dvcr/dvcr/registry"
@@ -41,7 +41,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	rc, err := gc.RESTConfig("", 0) // no client timeout: it would cut the watches
+	rc, err := kube.RESTConfig("", kube.NoTimeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dvcr.provisioning.enabled: %w", err)
 	}

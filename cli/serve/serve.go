@@ -29,6 +29,7 @@ import (
 	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/verify"
@@ -346,7 +347,7 @@ func recoverGC(ctx context.Context, collector *gc.Collector, log io.Writer) {
 // reached through the in-cluster service account, or $KUBECONFIG.
 func newCollector(ctx context.Context, cfg *config.Config, srv *registry.Server, metrics *gc.Metrics) (*gc.Collector, error) {
 	c, err := gc.NewCollector(ctx, cfg, srv, func() (*rest.Config, error) {
-		return gc.RESTConfig("", gc.DefaultRequestTimeout)
+		return kube.RESTConfig("", kube.DefaultRequestTimeout)
 	})
 	if err != nil {
 		return nil, err
