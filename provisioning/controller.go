@@ -36,11 +36,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/provisioning/upload"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 // Options configure the controller.
