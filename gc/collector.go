@@ -17,13 +17,6 @@ import (
 	"github.com/dvcr/dvcr/units"
 )
 
-// LiveRegistry is the running registry the collector switches read-only and
-// whose caches it drops after deleting blobs.
-type LiveRegistry interface {
-	Gate() *registry.Gate
-	ResetCaches() error
-}
-
 // Collector runs garbage collection: read-only window, inventories,
 // selection, repository removal, mark and sweep, result record.
 type Collector struct {
@@ -33,7 +26,7 @@ type Collector struct {
 	NewLister func() (Lister, error)
 	// Live is the registry in this process; nil when working offline on
 	// storage with no dvcr serve running.
-	Live LiveRegistry
+	Live *Live
 	// Replicas opens the window on every replica sharing the storage
 	// (dvcr.cluster); nil for a single registry.
 	Replicas Replicas
@@ -282,7 +275,7 @@ func (c *Collector) free(ctx context.Context, res *Result, progress func(string)
 func (c *Collector) enterReadOnly(ctx context.Context, res *Result, progress func(string)) (func(), error) {
 	progress(fmt.Sprintf("switching the registry to read-only, waiting up to %s for writes in flight", c.Settings.GC.DrainTimeout))
 	entered := c.now()
-	hold, err := c.Live.Gate().Enter(ctx, "garbage collection in progress", c.Settings.GC.DrainTimeout)
+	hold, err := c.Live.Gate.Enter(ctx, "garbage collection in progress", c.Settings.GC.DrainTimeout)
 	release := func() {
 		hold.Release()
 		res.ReadOnlySeconds = c.now().Sub(entered).Seconds()
@@ -311,16 +304,11 @@ func (c *Collector) finish(ctx context.Context, res *Result, runErr error) {
 	}
 }
 
-// driverOwner is a live registry that can hand over its storage driver.
-type driverOwner interface {
-	Driver() storagedriver.StorageDriver
-}
-
 // collectorDriver is the live registry's own driver when it has one (an
 // inmemory store exists once per driver), else a new one.
-func collectorDriver(ctx context.Context, cfg *config.Config, live LiveRegistry) (storagedriver.StorageDriver, error) {
-	if owner, ok := live.(driverOwner); ok && owner.Driver() != nil {
-		return owner.Driver(), nil
+func collectorDriver(ctx context.Context, cfg *config.Config, live *Live) (storagedriver.StorageDriver, error) {
+	if live != nil && live.Driver != nil {
+		return live.Driver, nil
 	}
 	return storage.OpenDriver(ctx, cfg)
 }
@@ -328,7 +316,7 @@ func collectorDriver(ctx context.Context, cfg *config.Config, live LiveRegistry)
 // NewCollector builds a collector for the configured storage. live is the
 // registry of this process, or nil to work offline on storage; restConfig
 // is called at each run to reach the cluster.
-func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, restConfig func() (*rest.Config, error)) (*Collector, error) {
+func NewCollector(ctx context.Context, cfg *config.Config, live *Live, restConfig func() (*rest.Config, error)) (*Collector, error) {
 	driver, err := collectorDriver(ctx, cfg, live)
 	if err != nil {
 		return nil, err

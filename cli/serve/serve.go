@@ -346,7 +346,8 @@ func recoverGC(ctx context.Context, collector *gc.Collector, log io.Writer) {
 // newCollector builds the garbage collector of this server. The cluster is
 // reached through the in-cluster service account, or $KUBECONFIG.
 func newCollector(ctx context.Context, cfg *config.Config, srv *registry.Server, metrics *gc.Metrics) (*gc.Collector, error) {
-	c, err := gc.NewCollector(ctx, cfg, srv, func() (*rest.Config, error) {
+	live := &gc.Live{Gate: srv.Gate(), Condemned: srv.Condemned(), ResetCaches: srv.ResetCaches, Driver: srv.Driver()}
+	c, err := gc.NewCollector(ctx, cfg, live, func() (*rest.Config, error) {
 		return kube.RESTConfig("", kube.DefaultRequestTimeout)
 	})
 	if err != nil {
