@@ -37,14 +37,10 @@ type Collector struct {
 	Store   *ResultStore
 	Metrics *Metrics
 	Now     func() time.Time
-	// Fault, when not nil, is called at the fault points (fault.go).
-	Fault func(point string)
+	// Hooks are what a test arms (fault.go); the zero value arms none.
+	Hooks TestHooks
 	// Objects deletes blob files in batches on S3; nil for other drivers.
 	Objects *storage.ObjectDeleter
-	// Pause holds the window open this long before deciding (PauseEnv).
-	Pause time.Duration
-	// Hold delays the deletion after the window this long (HoldEnv).
-	Hold time.Duration
 	// FilesystemRoot is the filesystem driver's root directory, for moves
 	// into the trash by rename(2); empty uses the driver's Move.
 	FilesystemRoot string
@@ -121,8 +117,8 @@ func (c *Collector) now() time.Time {
 }
 
 func (c *Collector) fault(point string) {
-	if c.Fault != nil {
-		c.Fault(point)
+	if c.Hooks.Fault != nil {
+		c.Hooks.Fault(point)
 	}
 }
 
@@ -158,7 +154,7 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 		tr = newTrash(c.Driver, runID(res.StartedAt))
 		tr.fsRoot = c.FilesystemRoot
 	}
-	em := newEmptier(c.Driver, tr, c.Fault)
+	em := newEmptier(c.Driver, tr, c.Hooks.Fault)
 	if tr != nil {
 		tr.detached = em.add
 	}
@@ -229,7 +225,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		Progress:       progress,
 		Repositories:   sel.kept,
 		Removal:        removal,
-		Fault:          c.Fault,
+		Fault:          c.Hooks.Fault,
 		Blobs:          blobs,
 		Concurrency:    c.concurrency(),
 	}
@@ -315,13 +311,10 @@ func collectorDriver(ctx context.Context, cfg *config.Config, live *Live) (stora
 
 // NewCollector builds a collector for the configured storage. live is the
 // registry of this process, or nil to work offline on storage; restConfig
-// is called at each run to reach the cluster.
+// is called at each run to reach the cluster. The caller sets Hooks, if a
+// test arms any.
 func NewCollector(ctx context.Context, cfg *config.Config, live *Live, restConfig func() (*rest.Config, error)) (*Collector, error) {
 	driver, err := collectorDriver(ctx, cfg, live)
-	if err != nil {
-		return nil, err
-	}
-	hooks, err := testHooksFromEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -334,11 +327,8 @@ func NewCollector(ctx context.Context, cfg *config.Config, live *Live, restConfi
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{
+	c := &Collector{
 		Driver:  driver,
-		Fault:   hooks.fault,
-		Pause:   hooks.pause,
-		Hold:    hooks.hold,
 		Objects: objects,
 		// The driver of a live registry is the one the configuration names.
 		FilesystemRoot: fsRoot,
@@ -354,6 +344,7 @@ func NewCollector(ctx context.Context, cfg *config.Config, live *Live, restConfi
 		Usage: func(ctx context.Context) (storage.Usage, error) {
 			return storage.StoreUsage(ctx, cfg, driver)
 		},
-		Store: newResultStore(driver, hooks.fault),
-	}, nil
+	}
+	c.Store = newResultStore(driver, c.fault) // the hooks as set when a record is written
+	return c, nil
 }

@@ -59,10 +59,10 @@ func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(
 	em.windowClosed()
 	var freed int64
 	if plan != nil {
-		if c.Hold > 0 {
-			progress(fmt.Sprintf("holding the condemned set for %s (%s)", c.Hold, HoldEnv))
+		if c.Hooks.Hold > 0 {
+			progress(fmt.Sprintf("holding the condemned set for %s (%s)", c.Hooks.Hold, HoldEnv))
 			select {
-			case <-time.After(c.Hold):
+			case <-time.After(c.Hooks.Hold):
 			case <-ctx.Done():
 			}
 		}
@@ -168,7 +168,7 @@ func (c *Collector) sweepOptions(progress func(string), blobs *BlobList) SweepOp
 		Now:            c.Now,
 		DeleteUntagged: true,
 		Progress:       progress,
-		Fault:          c.Fault,
+		Fault:          c.Hooks.Fault,
 		Blobs:          blobs,
 		Concurrency:    c.concurrency(),
 	}

@@ -343,9 +343,15 @@ func recoverGC(ctx context.Context, collector *gc.Collector, log io.Writer) {
 	}()
 }
 
-// newCollector builds the garbage collector of this server. The cluster is
-// reached through the in-cluster service account, or $KUBECONFIG.
+// newCollector builds the garbage collector of this server, armed with the
+// test hooks of the environment (gc.FaultEnv, gc.PauseEnv, gc.HoldEnv). The
+// cluster is reached through the in-cluster service account, or
+// $KUBECONFIG.
 func newCollector(ctx context.Context, cfg *config.Config, srv *registry.Server, metrics *gc.Metrics) (*gc.Collector, error) {
+	hooks, err := gc.TestHooksFrom(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
 	live := &gc.Live{Gate: srv.Gate(), Condemned: srv.Condemned(), ResetCaches: srv.ResetCaches, Driver: srv.Driver()}
 	c, err := gc.NewCollector(ctx, cfg, live, func() (*rest.Config, error) {
 		return kube.RESTConfig("", kube.DefaultRequestTimeout)
@@ -353,6 +359,6 @@ func newCollector(ctx context.Context, cfg *config.Config, srv *registry.Server,
 	if err != nil {
 		return nil, err
 	}
-	c.Metrics = metrics
+	c.Metrics, c.Hooks = metrics, hooks
 	return c, nil
 }
