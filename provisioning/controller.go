@@ -58,13 +58,7 @@ type Options struct {
 	Log           io.Writer
 	// StatusInterval spaces progress writes of a running import (default 2s).
 	StatusInterval time.Duration
-	// LeaderElectionNamespace, when set, makes the controller run only on
-	// the holder of the Lease dvcr-leader in that namespace.
-	LeaderElectionNamespace string
 }
-
-// LeaderElectionID is the Lease the provisioning controller runs under.
-const LeaderElectionID = "dvcr-leader"
 
 // Controller runs the reconcilers and the imports.
 type Controller struct {
@@ -99,16 +93,14 @@ func New(opts Options) (*Controller, error) {
 	}
 	rc := rest.CopyConfig(opts.RESTConfig)
 	kube.RaiseRateLimit(rc)
+	// No leader election of the manager's own: the process that runs Start
+	// was elected for all the leader does.
 	mgr, err := ctrl.NewManager(rc, ctrl.Options{
-		Scheme:                        scheme,
-		Logger:                        log,
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		LeaderElection:                opts.LeaderElectionNamespace != "",
-		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
-		LeaderElectionID:              LeaderElectionID,
-		LeaderElectionReleaseOnCancel: true, // a restarted pod takes over at once
+		Scheme:                 scheme,
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provisioning: %w", err)
@@ -142,7 +134,10 @@ func New(opts Options) (*Controller, error) {
 	return c, nil
 }
 
-// Start runs until ctx ends; the imports running then are cancelled.
+// Start runs until ctx ends; the imports running then are cancelled. It
+// runs at once: where several processes could run it, dvcr serve calls
+// Start only on the one that leads (cli/serve/leader.go). A Controller
+// starts once.
 func (c *Controller) Start(ctx context.Context) error {
 	c.ctx = ctx
 	defer c.jobs.cancelAll()

@@ -24,8 +24,8 @@ const uploadPrefix = "/upload/"
 // startProvisioning builds the controller for ClusterVirtualImage and
 // VirtualImage and returns the registry's handler with the upload endpoint
 // beside /v2/, and the function that runs the controller until its context
-// ends (the caller runs it at once, or while its replica leads). With
-// provisioning off it returns the registry's handler and a no-op.
+// ends (the leader runs it: leader.go). With provisioning off it returns
+// the registry's handler and a no-op.
 func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, rs *replicaSet, log io.Writer, errc chan<- error) (http.Handler, func(context.Context), error) {
 	p := cfg.DVCR.Provisioning
 	if !p.Enabled {
@@ -49,14 +49,6 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("dvcr.provisioning: %w", err)
 	}
-	// In a pod (the chart sets POD_NAMESPACE) a single controller runs under
-	// a Lease; outside one there is nothing to elect among. Replicas
-	// (dvcr.cluster) run it while they hold dvcr-leader, elected for both
-	// the controller and the collector.
-	election := os.Getenv("POD_NAMESPACE")
-	if cfg.DVCR.Cluster.Enabled {
-		election = ""
-	}
 	ctl, err := provisioning.New(provisioning.Options{
 		RESTConfig:    rc,
 		Concurrency:   p.Concurrency,
@@ -69,8 +61,6 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		UploadTimeout: p.Upload.Timeout,
 		TempDir:       tmp,
 		Log:           log,
-
-		LeaderElectionNamespace: election,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -86,29 +86,10 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		return err
 	}
 	errc := make(chan error, 4)
-	rs, err := newReplicaSet(cfg, srv, collector, ln.Addr(), log)
+	handler, elector, err := startLeader(ctx, cfg, srv, collector, verifyMetrics, ln.Addr(), log, errc)
 	if err != nil {
 		_ = ln.Close()
 		return err
-	}
-	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, ln.Addr(), rs, log, errc)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	work := leaderWork(cfg, collector, verifyMetrics, runProvisioning, log, errc)
-	lead := func(ctx context.Context) {
-		recoverGC(ctx, collector, log)
-		work(ctx)
-	}
-	var elector *cluster.Elector
-	if rs != nil {
-		rs.start(ctx, errc, lead)
-		elector = rs.elector
-	} else {
-		// A single registry recovers before it takes requests.
-		recoverGC(ctx, collector, log)
-		go work(ctx)
 	}
 	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- httpServer.Serve(ln) }()
