@@ -8,8 +8,10 @@
 //     again. The renew deadline is shorter than the lease duration, so a
 //     replica cut off from the API server has stopped taking writes before
 //     the others take it for gone.
-//   - The garbage collector and the provisioning controller run on the
-//     holder of the Lease dvcr-leader (client-go leader election).
+//   - The scheduled garbage collection and verification and the
+//     provisioning controller run on the holder of the Lease dvcr-leader
+//     (client-go leader election, Elector; a single registry in a pod with
+//     provisioning is elected on the same Lease).
 //   - A collection publishes its window in the Lease dvcr-gc (annotation
 //     dvcr.deckhouse.io/gc-window: <run>, renewed by the collecting replica
 //     while the window lasts). Each replica watches it: it refuses writes at

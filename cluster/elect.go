@@ -11,9 +11,12 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// Elector elects the replica that runs the garbage collector and the
-// provisioning controller: client-go leader election on the Lease
-// dvcr-leader.
+// Elector elects the process that does what one process does for all (the
+// scheduled collections and verifications, the provisioning controller:
+// cli/serve/leader.go): client-go leader election on the Lease dvcr-leader.
+// It is DVCR's only leader election: among replicas, and among the pods of
+// a restart of a single registry with provisioning. Name is the identity
+// written into the Lease.
 type Elector struct {
 	Settings
 	Client kubernetes.Interface

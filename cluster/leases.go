@@ -11,7 +11,8 @@ import (
 	coordclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 )
 
-// Names of the Leases and their annotations and labels.
+// Names of the Leases and their annotations and labels. LeaderLease is the
+// one Lease DVCR elects its leader on, in every mode (Elector).
 const (
 	LeaderLease   = "dvcr-leader"
 	GCLease       = "dvcr-gc"

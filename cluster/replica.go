@@ -13,12 +13,20 @@ import (
 	"github.com/dvcr/dvcr/registry"
 )
 
+// Gate is the registry's write gate as a replica uses it (*registry.Gate):
+// Close refuses writes until the hold is released; Drain waits for the
+// writes in flight.
+type Gate interface {
+	Close(reason string) *registry.Hold
+	Drain(ctx context.Context, timeout time.Duration) error
+}
+
 // Replica keeps this replica's Lease, follows the GC windows and fences the
 // registry when it loses contact with the API server.
 type Replica struct {
 	Settings
 	Leases       coordclient.LeaseInterface
-	Gate         *registry.Gate
+	Gate         Gate
 	ResetCaches  func() error
 	DrainTimeout time.Duration
 	Log          func(format string, args ...any)

@@ -9,7 +9,7 @@ import (
 	authzv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/naming"
 )
 
@@ -50,7 +50,7 @@ func (s *Server) access(w http.ResponseWriter, r *http.Request) {
 	ns := r.URL.Query().Get("namespace")
 	ctx, cancel := callContext(r)
 	defer cancel()
-	cvi, vi := gc.Resources[naming.KindCVI], gc.Resources[naming.KindVI]
+	cvi, vi := v1alpha2.Resources[naming.KindCVI], v1alpha2.Resources[naming.KindVI]
 	a := Access{
 		CreateCVI: s.allowed(ctx, authzv1.ResourceAttributes{Verb: "create", Group: cvi.Group, Resource: cvi.Resource}),
 		DeleteCVI: s.allowed(ctx, authzv1.ResourceAttributes{Verb: "delete", Group: cvi.Group, Resource: cvi.Resource}),

@@ -25,7 +25,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/naming"
 )
@@ -197,7 +197,7 @@ func fakeImageConsole(t *testing.T, opts Options, images []fakeImage, reactors .
 			"status":   status,
 		}})
 	}
-	cvi := gc.Resources[naming.KindCVI]
+	cvi := v1alpha2.Resources[naming.KindCVI]
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(k8sruntime.NewScheme(),
 		map[schema.GroupVersionResource]string{cvi: "ClusterVirtualImageList"}, objs...)
 	for _, r := range reactors {
@@ -289,7 +289,7 @@ func TestDownloadRefusals(t *testing.T) {
 		if a.(k8stesting.GetAction).GetName() != "secret" {
 			return false, nil, nil
 		}
-		return true, nil, apierrors.NewForbidden(gc.Resources[naming.KindCVI].GroupResource(), "secret", fmt.Errorf("RBAC says no"))
+		return true, nil, apierrors.NewForbidden(v1alpha2.Resources[naming.KindCVI].GroupResource(), "secret", fmt.Errorf("RBAC says no"))
 	}
 	console := downloadConsole(t, fakeRegistry(t, l, ""), map[string]string{"busy": "Provisioning", "secret": "Ready"}, forbidden)
 	tests := []struct {

@@ -13,8 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/naming"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 // CreateRequest is the body of POST /api/images/{kind}: the three choices

@@ -11,9 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/naming"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 // imageKind parses the {kind} of a path: cvi or vi, the kinds the console
@@ -29,7 +28,7 @@ func imageKind(r *http.Request) (naming.Kind, error) {
 // resource is the dynamic client for kind in the request's namespace
 // (ignored for cluster images; required for project images).
 func (s *Server) resource(kind naming.Kind, namespace string) (dynamic.ResourceInterface, error) {
-	gvr := gc.Resources[kind]
+	gvr := v1alpha2.Resources[kind]
 	if !kind.Namespaced() {
 		return s.dynamic.Resource(gvr), nil
 	}

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/naming"
 )
 
@@ -36,7 +36,7 @@ func uploadConsole(t *testing.T, uploadURLs map[string]string) *httptest.Server 
 		}
 		objs = append(objs, obj)
 	}
-	cvi := gc.Resources[naming.KindCVI]
+	cvi := v1alpha2.Resources[naming.KindCVI]
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{cvi: "ClusterVirtualImageList"}, objs...)
 	s := &Server{dynamic: dyn, uploads: &http.Client{Transport: uploadTransport()}, sessions: newSessions()}

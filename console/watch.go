@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/naming"
 )
 
@@ -58,9 +58,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listResource(kind naming.Kind, namespace string) dynamic.ResourceInterface {
 	if kind.Namespaced() && namespace != "" {
-		return s.dynamic.Resource(gc.Resources[kind]).Namespace(namespace)
+		return s.dynamic.Resource(v1alpha2.Resources[kind]).Namespace(namespace)
 	}
-	return s.dynamic.Resource(gc.Resources[kind])
+	return s.dynamic.Resource(v1alpha2.Resources[kind])
 }
 
 // streamOnce lists and then watches from the list's resource version until

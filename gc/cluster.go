@@ -12,20 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/pager"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/naming"
-)
-
-// Group and version of the platform's resources.
-const (
-	Group   = "virtualization.deckhouse.io"
-	Version = "v1alpha2"
 )
 
 // PhaseReady is the VirtualDisk phase after which its DVCR image is no
@@ -34,13 +28,6 @@ const PhaseReady = "Ready"
 
 // DefaultPageSize is how many resources one list request asks for.
 const DefaultPageSize = 500
-
-// Resources maps each managed kind to its API resource.
-var Resources = map[naming.Kind]schema.GroupVersionResource{
-	naming.KindCVI: {Group: Group, Version: Version, Resource: "clustervirtualimages"},
-	naming.KindVI:  {Group: Group, Version: Version, Resource: "virtualimages"},
-	naming.KindVD:  {Group: Group, Version: Version, Resource: "virtualdisks"},
-}
 
 // Resource is a live resource in the cluster.
 type Resource struct {
@@ -111,7 +98,7 @@ func (l *ClusterLister) List(ctx context.Context) (*ClusterInventory, error) {
 // continue token expires half way (410 Gone), the pager lists the kind
 // again in one unpaginated request, which cannot expire.
 func (l *ClusterLister) listKind(ctx context.Context, kind naming.Kind) ([]Resource, error) {
-	gvr := Resources[kind]
+	gvr := v1alpha2.Resources[kind]
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		if kind == naming.KindVD {
 			return l.Dynamic.Resource(gvr).List(ctx, opts)
@@ -147,7 +134,7 @@ func (l *ClusterLister) pageSize() int64 {
 }
 
 func listError(kind naming.Kind, err error) *ListError {
-	gvr := Resources[kind]
+	gvr := v1alpha2.Resources[kind]
 	return &ListError{
 		Kind:     kind.ResourceKind(),
 		Resource: gvr.Resource + "." + gvr.Group + "/" + gvr.Version,

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/client-go/rest"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/naming"
 )
 
@@ -80,7 +81,7 @@ func (a *pagingAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	items := []any{}
 	for i := from; i < to; i++ {
 		items = append(items, map[string]any{
-			"apiVersion": Group + "/" + Version, "kind": "VirtualDisk",
+			"apiVersion": v1alpha2.APIVersion, "kind": "VirtualDisk",
 			"metadata": map[string]any{"namespace": "ns", "name": fmt.Sprintf("vd-%d", i)},
 			"status":   map[string]any{"phase": "Ready"},
 		})
@@ -89,5 +90,5 @@ func (a *pagingAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if to < a.total {
 		meta["continue"] = strconv.Itoa(to)
 	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": Group + "/" + Version, "kind": "VirtualDiskList", "metadata": meta, "items": items})
+	_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": v1alpha2.APIVersion, "kind": "VirtualDiskList", "metadata": meta, "items": items})
 }

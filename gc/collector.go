@@ -17,13 +17,6 @@ import (
 	"github.com/dvcr/dvcr/units"
 )
 
-// LiveRegistry is the running registry the collector switches read-only and
-// whose caches it drops after deleting blobs.
-type LiveRegistry interface {
-	Gate() *registry.Gate
-	ResetCaches() error
-}
-
 // Collector runs garbage collection: read-only window, inventories,
 // selection, repository removal, mark and sweep, result record.
 type Collector struct {
@@ -33,7 +26,7 @@ type Collector struct {
 	NewLister func() (Lister, error)
 	// Live is the registry in this process; nil when working offline on
 	// storage with no dvcr serve running.
-	Live LiveRegistry
+	Live *Live
 	// Replicas opens the window on every replica sharing the storage
 	// (dvcr.cluster); nil for a single registry.
 	Replicas Replicas
@@ -44,14 +37,10 @@ type Collector struct {
 	Store   *ResultStore
 	Metrics *Metrics
 	Now     func() time.Time
-	// Fault, when not nil, is called at the fault points (fault.go).
-	Fault func(point string)
+	// Hooks are what a test arms (fault.go); the zero value arms none.
+	Hooks TestHooks
 	// Objects deletes blob files in batches on S3; nil for other drivers.
 	Objects *storage.ObjectDeleter
-	// Pause holds the window open this long before deciding (PauseEnv).
-	Pause time.Duration
-	// Hold delays the deletion after the window this long (HoldEnv).
-	Hold time.Duration
 	// FilesystemRoot is the filesystem driver's root directory, for moves
 	// into the trash by rename(2); empty uses the driver's Move.
 	FilesystemRoot string
@@ -128,8 +117,8 @@ func (c *Collector) now() time.Time {
 }
 
 func (c *Collector) fault(point string) {
-	if c.Fault != nil {
-		c.Fault(point)
+	if c.Hooks.Fault != nil {
+		c.Hooks.Fault(point)
 	}
 }
 
@@ -165,7 +154,7 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 		tr = newTrash(c.Driver, runID(res.StartedAt))
 		tr.fsRoot = c.FilesystemRoot
 	}
-	em := newEmptier(c.Driver, tr, c.Fault)
+	em := newEmptier(c.Driver, tr, c.Hooks.Fault)
 	if tr != nil {
 		tr.detached = em.add
 	}
@@ -236,7 +225,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		Progress:       progress,
 		Repositories:   sel.kept,
 		Removal:        removal,
-		Fault:          c.Fault,
+		Fault:          c.Hooks.Fault,
 		Blobs:          blobs,
 		Concurrency:    c.concurrency(),
 	}
@@ -282,7 +271,7 @@ func (c *Collector) free(ctx context.Context, res *Result, progress func(string)
 func (c *Collector) enterReadOnly(ctx context.Context, res *Result, progress func(string)) (func(), error) {
 	progress(fmt.Sprintf("switching the registry to read-only, waiting up to %s for writes in flight", c.Settings.GC.DrainTimeout))
 	entered := c.now()
-	hold, err := c.Live.Gate().Enter(ctx, "garbage collection in progress", c.Settings.GC.DrainTimeout)
+	hold, err := c.Live.Gate.Enter(ctx, "garbage collection in progress", c.Settings.GC.DrainTimeout)
 	release := func() {
 		hold.Release()
 		res.ReadOnlySeconds = c.now().Sub(entered).Seconds()
@@ -311,29 +300,21 @@ func (c *Collector) finish(ctx context.Context, res *Result, runErr error) {
 	}
 }
 
-// driverOwner is a live registry that can hand over its storage driver.
-type driverOwner interface {
-	Driver() storagedriver.StorageDriver
-}
-
 // collectorDriver is the live registry's own driver when it has one (an
 // inmemory store exists once per driver), else a new one.
-func collectorDriver(ctx context.Context, cfg *config.Config, live LiveRegistry) (storagedriver.StorageDriver, error) {
-	if owner, ok := live.(driverOwner); ok && owner.Driver() != nil {
-		return owner.Driver(), nil
+func collectorDriver(ctx context.Context, cfg *config.Config, live *Live) (storagedriver.StorageDriver, error) {
+	if live != nil && live.Driver != nil {
+		return live.Driver, nil
 	}
 	return storage.OpenDriver(ctx, cfg)
 }
 
 // NewCollector builds a collector for the configured storage. live is the
 // registry of this process, or nil to work offline on storage; restConfig
-// is called at each run to reach the cluster.
-func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, restConfig func() (*rest.Config, error)) (*Collector, error) {
+// is called at each run to reach the cluster. The caller sets Hooks, if a
+// test arms any.
+func NewCollector(ctx context.Context, cfg *config.Config, live *Live, restConfig func() (*rest.Config, error)) (*Collector, error) {
 	driver, err := collectorDriver(ctx, cfg, live)
-	if err != nil {
-		return nil, err
-	}
-	hooks, err := testHooksFromEnv()
 	if err != nil {
 		return nil, err
 	}
@@ -346,11 +327,8 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 	if err != nil {
 		return nil, err
 	}
-	return &Collector{
+	c := &Collector{
 		Driver:  driver,
-		Fault:   hooks.fault,
-		Pause:   hooks.pause,
-		Hold:    hooks.hold,
 		Objects: objects,
 		// The driver of a live registry is the one the configuration names.
 		FilesystemRoot: fsRoot,
@@ -366,6 +344,7 @@ func NewCollector(ctx context.Context, cfg *config.Config, live LiveRegistry, re
 		Usage: func(ctx context.Context) (storage.Usage, error) {
 			return storage.StoreUsage(ctx, cfg, driver)
 		},
-		Store: newResultStore(driver, hooks.fault),
-	}, nil
+	}
+	c.Store = newResultStore(driver, c.fault) // the hooks as set when a record is written
+	return c, nil
 }

@@ -23,8 +23,7 @@ type fakeLive struct {
 	resets atomic.Int32
 }
 
-func (f *fakeLive) Gate() *registry.Gate { return f.gate }
-func (f *fakeLive) ResetCaches() error   { f.resets.Add(1); return nil }
+func (f *fakeLive) ResetCaches() error { f.resets.Add(1); return nil }
 
 // listerFunc adapts a function to Lister.
 type listerFunc func(ctx context.Context) (*ClusterInventory, error)
@@ -37,7 +36,7 @@ func newTestCollector(lister Lister) (*Collector, *fakeLive) {
 	return &Collector{
 		Driver:    driver,
 		NewLister: func() (Lister, error) { return lister, nil },
-		Live:      live,
+		Live:      &Live{Gate: live.gate, ResetCaches: live.ResetCaches},
 		Settings: config.DVCR{GC: config.GC{
 			Timeout: time.Minute, DrainTimeout: time.Second, GracePeriod: 0,
 		}},

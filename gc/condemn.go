@@ -81,7 +81,7 @@ func (s *sweeper) condemn(ctx context.Context) []condemnedBlob {
 // deleteCondemned deletes the plan with the registry writable, then drops
 // the registry's caches and clears the set. An entry written again
 // meanwhile is left alone.
-func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), set condemnedSet, plan *deferredPlan) (err error) {
+func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), set CondemnedSet, plan *deferredPlan) (err error) {
 	defer func() {
 		// Cleared only once no cache can describe what was deleted.
 		if rErr := c.Live.ResetCaches(); rErr != nil {
@@ -135,7 +135,7 @@ func (c *Collector) remove(ctx context.Context, p string) error {
 }
 
 // deleteBlob deletes a condemned blob's layer links, then its data.
-func (c *Collector) deleteBlob(ctx context.Context, s *sweeper, set condemnedSet, b condemnedBlob) {
+func (c *Collector) deleteBlob(ctx context.Context, s *sweeper, set CondemnedSet, b condemnedBlob) {
 	release, ok := set.ClaimBlob(b.digest)
 	if !ok {
 		s.countKeptWritten()
@@ -166,7 +166,7 @@ func (c *Collector) deleteBlob(ctx context.Context, s *sweeper, set condemnedSet
 
 // deleteBlobBatch deletes condemned blobs on object storage: their data
 // and layer links a thousand keys per request (storage.ObjectDeleter).
-func (c *Collector) deleteBlobBatch(ctx context.Context, s *sweeper, set condemnedSet, batch []condemnedBlob) {
+func (c *Collector) deleteBlobBatch(ctx context.Context, s *sweeper, set CondemnedSet, batch []condemnedBlob) {
 	var (
 		releases []func(bool)
 		paths    []string
@@ -195,7 +195,7 @@ func (c *Collector) deleteBlobBatch(ctx context.Context, s *sweeper, set condemn
 
 // deleteRevision deletes an untagged manifest's revision link and its tag
 // history entries.
-func (c *Collector) deleteRevision(ctx context.Context, s *sweeper, set condemnedSet, del sweepDeletion) {
+func (c *Collector) deleteRevision(ctx context.Context, s *sweeper, set CondemnedSet, del sweepDeletion) {
 	release, ok := set.ClaimRevision(del.repo, del.digest)
 	if !ok {
 		return

@@ -18,35 +18,17 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
 
-	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 )
-
-// condemnedSet is the registry's side of a deferred deletion
-// (*registry.Condemned).
-type condemnedSet interface {
-	Publish(blobs []digest.Digest, revisions map[string][]digest.Digest)
-	ClaimBlob(d digest.Digest) (release func(deleted bool), ok bool)
-	ClaimRevision(repo string, d digest.Digest) (release func(deleted bool), ok bool)
-	Clear()
-}
-
-// deferringRegistry is a live registry that can answer for a condemned set.
-type deferringRegistry interface {
-	Condemned() *registry.Condemned
-}
 
 // condemnedSet is the live registry's set when the run may defer its
 // deletions: in dvcr serve, with no other replica on the storage (a
 // replica elsewhere would not answer for the set).
-func (c *Collector) condemnedSet() condemnedSet {
+func (c *Collector) condemnedSet() CondemnedSet {
 	if c.Live == nil || c.Replicas != nil {
 		return nil
 	}
-	if d, ok := c.Live.(deferringRegistry); ok && d.Condemned() != nil {
-		return d.Condemned()
-	}
-	return nil
+	return c.Live.Condemned
 }
 
 // deferredPlan is what the window condemned, to delete after it.
@@ -71,16 +53,16 @@ type markedAhead struct {
 // runDeferred is run with the deletion of blobs and untagged manifests
 // after the window (deferred.go): only the removed repositories go to the
 // trash.
-func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier, set condemnedSet) error {
+func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier, set CondemnedSet) error {
 	plan, err := c.shortWindow(ctx, res, progress, tr, set)
 	c.setPhase(ctx, res, phaseFreeing)
 	em.windowClosed()
 	var freed int64
 	if plan != nil {
-		if c.Hold > 0 {
-			progress(fmt.Sprintf("holding the condemned set for %s (%s)", c.Hold, HoldEnv))
+		if c.Hooks.Hold > 0 {
+			progress(fmt.Sprintf("holding the condemned set for %s (%s)", c.Hooks.Hold, HoldEnv))
 			select {
-			case <-time.After(c.Hold):
+			case <-time.After(c.Hooks.Hold):
 			case <-ctx.Done():
 			}
 		}
@@ -97,13 +79,13 @@ func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(
 
 // shortWindow marks ahead, then decides inside the read-only window and
 // publishes the condemned set. The plan is nil when nothing was condemned.
-func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(string), tr *trash, set condemnedSet) (plan *deferredPlan, err error) {
+func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(string), tr *trash, set CondemnedSet) (plan *deferredPlan, err error) {
 	progress("listing blobs in storage")
 	blobs, err := ListBlobs(ctx, c.Driver, c.concurrency())
 	if err != nil {
 		return nil, err
 	}
-	tracker := c.Live.Gate().TrackWrites()
+	tracker := c.Live.Gate.TrackWrites()
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -186,7 +168,7 @@ func (c *Collector) sweepOptions(progress func(string), blobs *BlobList) SweepOp
 		Now:            c.Now,
 		DeleteUntagged: true,
 		Progress:       progress,
-		Fault:          c.Fault,
+		Fault:          c.Hooks.Fault,
 		Blobs:          blobs,
 		Concurrency:    c.concurrency(),
 	}
@@ -194,7 +176,7 @@ func (c *Collector) sweepOptions(progress func(string), blobs *BlobList) SweepOp
 
 // decide is the inside of the window: the cluster again, the mark of the
 // repositories written meanwhile, the removal, and the condemned set.
-func (c *Collector) decide(ctx context.Context, res *Result, progress func(string), tr *trash, set condemnedSet, ahead *markedAhead, dirty map[string]struct{}, all bool) (*deferredPlan, error) {
+func (c *Collector) decide(ctx context.Context, res *Result, progress func(string), tr *trash, set CondemnedSet, ahead *markedAhead, dirty map[string]struct{}, all bool) (*deferredPlan, error) {
 	progress("listing resources in the cluster")
 	live, err := c.listCluster(ctx)
 	if err != nil {

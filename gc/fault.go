@@ -42,27 +42,36 @@ const PauseEnv = "DVCR_GC_PAUSE"
 // For tests only.
 const HoldEnv = "DVCR_GC_HOLD"
 
-// testHooks are the test hooks the environment arms.
-type testHooks struct {
-	fault       func(string)
-	pause, hold time.Duration
+// TestHooks are what a test arms in every run of a collector
+// (Collector.Hooks); the zero value arms none. dvcr serve and dvcr-cleaner
+// read them from their environment once, with TestHooksFrom(os.Getenv).
+type TestHooks struct {
+	// Fault is called at each fault point; FaultEnv arms one that stops
+	// the process.
+	Fault func(point string)
+	// Pause holds the window open this long once every replica refuses
+	// writes (PauseEnv).
+	Pause time.Duration
+	// Hold delays the deletion of the condemned set after the window this
+	// long (HoldEnv).
+	Hold time.Duration
 }
 
-// testHooksFromEnv reads FaultEnv, PauseEnv and HoldEnv.
-func testHooksFromEnv() (h testHooks, err error) {
-	if h.fault, err = faultFromEnv(); err != nil {
+// TestHooksFrom reads FaultEnv, PauseEnv and HoldEnv through getenv.
+func TestHooksFrom(getenv func(string) string) (h TestHooks, err error) {
+	if h.Fault, err = faultFrom(getenv(FaultEnv)); err != nil {
 		return h, err
 	}
-	if h.pause, err = durationFromEnv(PauseEnv); err != nil {
+	if h.Pause, err = durationFrom(PauseEnv, getenv(PauseEnv)); err != nil {
 		return h, err
 	}
-	h.hold, err = durationFromEnv(HoldEnv)
+	h.Hold, err = durationFrom(HoldEnv, getenv(HoldEnv))
 	return h, err
 }
 
-// durationFromEnv is the duration the variable name asks for, 0 for none.
-func durationFromEnv(name string) (time.Duration, error) {
-	spec := os.Getenv(name)
+// durationFrom is the duration the variable name set to spec asks for, 0
+// for none.
+func durationFrom(name, spec string) (time.Duration, error) {
 	if spec == "" {
 		return 0, nil
 	}
@@ -73,9 +82,8 @@ func durationFromEnv(name string) (time.Duration, error) {
 	return d, nil
 }
 
-// faultFromEnv returns the fault hook FaultEnv arms, or nil.
-func faultFromEnv() (func(string), error) {
-	spec := os.Getenv(FaultEnv)
+// faultFrom returns the fault hook FaultEnv set to spec arms, or nil.
+func faultFrom(spec string) (func(string), error) {
 	if spec == "" {
 		return nil, nil
 	}

@@ -37,7 +37,7 @@ func TestOnlineKeepsWhatAKeptRepositoryLinks(t *testing.T) {
 	if err := remote.Write(tag, kept); err != nil {
 		t.Fatal(err)
 	}
-	c, err := gc.NewCollector(ctx, srv.Config(), srv, nil)
+	c, err := gc.NewCollector(ctx, srv.Config(), liveOf(srv), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

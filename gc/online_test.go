@@ -37,7 +37,7 @@ func TestOnlineDuringWindowAndFreeing(t *testing.T) {
 	for i := range 8 {
 		condemned = append(condemned, push(t, hs, fmt.Sprintf("vi/ns/gone-%d", i), randomImage(t, 3)))
 	}
-	c, err := gc.NewCollector(ctx, srv.Config(), srv, nil)
+	c, err := gc.NewCollector(ctx, srv.Config(), liveOf(srv), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestWritesAfterMarkAhead(t *testing.T) {
 			srv, hs := startRegistry(t, t.TempDir())
 			live := push(t, hs, "vi/ns/live", randomImage(t, 2))
 			orphan := push(t, hs, "vi/ns/gone", randomImage(t, 3))
-			c, err := gc.NewCollector(ctx, srv.Config(), srv, nil)
+			c, err := gc.NewCollector(ctx, srv.Config(), liveOf(srv), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +184,7 @@ func TestInmemoryPushGCPull(t *testing.T) {
 	srv, hs := startRegistry(t, "")
 	live := push(t, hs, "vi/ns/live", randomImage(t, 2))
 	orphan := push(t, hs, "vi/ns/gone", randomImage(t, 2))
-	c, err := gc.NewCollector(ctx, srv.Config(), srv, nil)
+	c, err := gc.NewCollector(ctx, srv.Config(), liveOf(srv), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +216,11 @@ func startRegistry(t *testing.T, root string) (*registry.Server, *httptest.Serve
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return srv, hs
+}
+
+// liveOf is the registry as a run uses it, as dvcr serve builds it.
+func liveOf(srv *registry.Server) *gc.Live {
+	return &gc.Live{Gate: srv.Gate(), Condemned: srv.Condemned(), ResetCaches: srv.ResetCaches, Driver: srv.Driver()}
 }
 
 func randomImage(t *testing.T, layers int64) v1.Image {

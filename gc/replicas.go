@@ -44,10 +44,10 @@ func (c *Collector) openReplicas(ctx context.Context, res *Result, progress func
 		}
 		ctx = lostCtx
 	}
-	if c.Pause > 0 {
-		progress(fmt.Sprintf("%s: holding the window open for %s", PauseEnv, c.Pause))
+	if c.Hooks.Pause > 0 {
+		progress(fmt.Sprintf("%s: holding the window open for %s", PauseEnv, c.Hooks.Pause))
 		select {
-		case <-time.After(c.Pause):
+		case <-time.After(c.Hooks.Pause):
 		case <-ctx.Done():
 			return ctx, closeWindow, ctx.Err()
 		}

@@ -45,7 +45,7 @@ func TestImportAcrossRun(t *testing.T) {
 			if tc.commitAt == "" {
 				commit()
 			}
-			var live gc.LiveRegistry = srv
+			live := liveOf(srv)
 			if tc.inWindow {
 				live = nil
 			}

@@ -36,10 +36,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/importer/registryclient"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/naming"
 	"github.com/dvcr/dvcr/provisioning/upload"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 // Options configure the controller.
@@ -57,13 +58,7 @@ type Options struct {
 	Log           io.Writer
 	// StatusInterval spaces progress writes of a running import (default 2s).
 	StatusInterval time.Duration
-	// LeaderElectionNamespace, when set, makes the controller run only on
-	// the holder of the Lease dvcr-leader in that namespace.
-	LeaderElectionNamespace string
 }
-
-// LeaderElectionID is the Lease the provisioning controller runs under.
-const LeaderElectionID = "dvcr-leader"
 
 // Controller runs the reconcilers and the imports.
 type Controller struct {
@@ -97,22 +92,15 @@ func New(opts Options) (*Controller, error) {
 		return nil, err
 	}
 	rc := rest.CopyConfig(opts.RESTConfig)
-	if rc.QPS == 0 {
-		// client-go's default of 5 requests/s queues the status writes of a
-		// few dozen images for seconds; the API server's own fairness is the
-		// limit that matters.
-		rc.QPS, rc.Burst = 50, 100
-	}
+	kube.RaiseRateLimit(rc)
+	// No leader election of the manager's own: the process that runs Start
+	// was elected for all the leader does.
 	mgr, err := ctrl.NewManager(rc, ctrl.Options{
-		Scheme:                        scheme,
-		Logger:                        log,
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		Client:                        client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		LeaderElection:                opts.LeaderElectionNamespace != "",
-		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
-		LeaderElectionID:              LeaderElectionID,
-		LeaderElectionReleaseOnCancel: true, // a restarted pod takes over at once
+		Scheme:                 scheme,
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provisioning: %w", err)
@@ -146,7 +134,10 @@ func New(opts Options) (*Controller, error) {
 	return c, nil
 }
 
-// Start runs until ctx ends; the imports running then are cancelled.
+// Start runs until ctx ends; the imports running then are cancelled. It
+// runs at once: where several processes could run it, dvcr serve calls
+// Start only on the one that leads (cli/serve/leader.go). A Controller
+// starts once.
 func (c *Controller) Start(ctx context.Context) error {
 	c.ctx = ctx
 	defer c.jobs.cancelAll()

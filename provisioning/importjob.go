@@ -11,8 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/importer"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 // finalWriteTimeout bounds the status write that ends an import.

@@ -1,8 +1,8 @@
 package provisioning
 
 import (
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/naming"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 // kindInfo is what differs between the two kinds.

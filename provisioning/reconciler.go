@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
+	"github.com/dvcr/dvcr/api/v1alpha2"
 )
 
 // Waits between looks at an image that cannot go on yet.

@@ -11,12 +11,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/importer/diskformat"
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/importer/source"
 	"github.com/dvcr/dvcr/naming"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 // errSourceNotReady: an ObjectRef source that is missing or not Ready yet;

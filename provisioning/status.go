@@ -14,8 +14,8 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/importer"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 	"github.com/dvcr/dvcr/units"
 )
 

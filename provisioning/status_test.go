@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/importer/diskformat"
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/importer/source"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 func TestProgressFormat(t *testing.T) {

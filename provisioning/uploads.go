@@ -16,11 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/importer/registryclient"
 	"github.com/dvcr/dvcr/importer/source"
 	"github.com/dvcr/dvcr/provisioning/upload"
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
 )
 
 // tokens maps each waiting image to its upload token, to retire it.

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dvcr/dvcr/console"
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/kube"
 )
 
 // Streams are the command's output streams.
@@ -63,7 +63,7 @@ func NewCommand(streams Streams) *cobra.Command {
 	fs.StringVar(&f.authFile, "registry-auth-file", "", "docker config.json with DVCR's credentials, for \"Download\"")
 	fs.StringVar(&f.downloadDir, "download-dir", "", "directory of \"Download raw\"'s temporary files (default: $TMPDIR, else /tmp): the image is converted there to a sparse raw file before the browser gets it, so it needs free space for the image's allocated data (not its virtual size) per conversion running; each file is removed when its download ends")
 	fs.IntVar(&f.conversions, "download-conversions", console.DefaultRawConversions, "\"Download raw\" conversions at once (each needs its space in --download-dir); more wait for one to finish")
-	fs.DurationVar(&f.requestTimeout, "request-timeout", gc.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
+	fs.DurationVar(&f.requestTimeout, "request-timeout", kube.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
 	return cmd
 }
 
@@ -71,11 +71,11 @@ func run(ctx context.Context, f *flags, streams Streams) error {
 	if err := checkLoopback(f.listen); err != nil {
 		return err
 	}
-	kube, err := gc.RESTConfig(f.kubeconfig, f.requestTimeout)
+	restCfg, err := kube.RESTConfig(f.kubeconfig, f.requestTimeout)
 	if err != nil {
 		return err
 	}
-	opts := console.Options{Kube: kube, DVCRNamespace: f.namespace,
+	opts := console.Options{Kube: restCfg, DVCRNamespace: f.namespace,
 		Registry:    console.Registry{Address: f.registry, Insecure: f.insecure, AuthFile: f.authFile},
 		DownloadDir: f.downloadDir, RawConversions: f.conversions}
 	if f.caFile != "" {
@@ -94,7 +94,7 @@ func run(ctx context.Context, f *flags, streams Streams) error {
 	if err != nil {
 		return fmt.Errorf("--listen %s: %w", f.listen, err)
 	}
-	fmt.Fprintf(streams.Out, "DVCR console for the API server %s\nOpen %s\n", kube.Host, srv.LoginURL(l.Addr()))
+	fmt.Fprintf(streams.Out, "DVCR console for the API server %s\nOpen %s\n", restCfg.Host, srv.LoginURL(l.Addr()))
 	if f.configPath == "" {
 		fmt.Fprintln(streams.Err, "dvcr console: no --config: the garbage collection panel is off")
 	}

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,12 +13,9 @@ import (
 	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/registry"
 )
-
-// errLostLeadership ends dvcr serve: client-go does not campaign again in
-// the same run, so the replica restarts and follows.
-var errLostLeadership = errors.New("lost the dvcr-leader Lease: exiting so that this replica restarts as a follower")
 
 // replicaSet is this process's part of the replicas (dvcr.cluster).
 type replicaSet struct {
@@ -41,17 +37,17 @@ func newReplicaSet(cfg *config.Config, srv *registry.Server, collector *gc.Colle
 	}
 	// Two clients, so that the collector's polling never delays this
 	// replica's renewals behind client-go's rate limiter.
-	client, err := clusterClient()
+	client, err := leaseClient("dvcr.cluster.enabled")
 	if err != nil {
 		return nil, err
 	}
-	coordClient, err := clusterClient()
+	coordClient, err := leaseClient("dvcr.cluster.enabled")
 	if err != nil {
 		return nil, err
 	}
 	name, err := replicaName()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dvcr.cluster: %w", err)
 	}
 	s := cluster.Settings{Namespace: c.Namespace, Name: name, LeaseDuration: c.LeaseDuration, RenewDeadline: c.RenewDeadline}
 	rs := &replicaSet{
@@ -71,15 +67,10 @@ func newReplicaSet(cfg *config.Config, srv *registry.Server, collector *gc.Colle
 	return rs, nil
 }
 
-// start renews this replica's Lease and campaigns for dvcr-leader; lead
-// runs while this replica leads. Losing the lead ends dvcr serve (errc).
-func (rs *replicaSet) start(ctx context.Context, errc chan<- error, lead func(context.Context)) {
+// start renews this replica's Lease and follows the GC windows; the
+// campaign for dvcr-leader is startLeading's (leader.go).
+func (rs *replicaSet) start(ctx context.Context) {
 	go rs.replica.Run(ctx)
-	go rs.elector.Run(ctx, lead, func() {
-		if ctx.Err() == nil {
-			errc <- errLostLeadership
-		}
-	})
 	rs.log("replica %s: Leases in namespace %s (duration %s, renew deadline %s), address %s",
 		rs.settings.Name, rs.settings.Namespace, rs.settings.LeaseDuration, rs.settings.RenewDeadline, rs.replica.Address)
 }
@@ -105,17 +96,18 @@ func advertisedURL(cfg *config.Config, addr net.Addr) string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
-// clusterClient is a client for the Leases, with a rate limit that leaves
-// room for renewals every retry period and the collector's polling.
-func clusterClient() (kubernetes.Interface, error) {
-	rc, err := gc.RESTConfig("", 0) // no client timeout: it would cut the watch
+// leaseClient is a client for the Leases, with a rate limit that leaves
+// room for renewals every retry period and the collector's polling. Its
+// errors name setting, the configuration that needs it.
+func leaseClient(setting string) (kubernetes.Interface, error) {
+	rc, err := kube.RESTConfig("", kube.NoTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("dvcr.cluster.enabled: %w", err)
+		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
-	rc.QPS, rc.Burst = 50, 100
+	kube.RaiseRateLimit(rc)
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("dvcr.cluster.enabled: %w", err)
+		return nil, fmt.Errorf("%s: %w", setting, err)
 	}
 	return client, nil
 }
@@ -127,7 +119,7 @@ func replicaName() (string, error) {
 	}
 	name, err := os.Hostname()
 	if err != nil {
-		return "", fmt.Errorf("dvcr.cluster: no POD_NAME and no host name: %w", err)
+		return "", fmt.Errorf("no POD_NAME and no host name: %w", err)
 	}
 	return name, nil
 }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/dvcr/dvcr/config"
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/provisioning"
 	"github.com/dvcr/dvcr/provisioning/upload"
 	"github.com/dvcr/dvcr/registry"
@@ -24,8 +24,8 @@ const uploadPrefix = "/upload/"
 // startProvisioning builds the controller for ClusterVirtualImage and
 // VirtualImage and returns the registry's handler with the upload endpoint
 // beside /v2/, and the function that runs the controller until its context
-// ends (the caller runs it at once, or while its replica leads). With
-// provisioning off it returns the registry's handler and a no-op.
+// ends (the leader runs it: leader.go). With provisioning off it returns
+// the registry's handler and a no-op.
 func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, rs *replicaSet, log io.Writer, errc chan<- error) (http.Handler, func(context.Context), error) {
 	p := cfg.DVCR.Provisioning
 	if !p.Enabled {
@@ -41,21 +41,13 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	rc, err := gc.RESTConfig("", 0) // no client timeout: it would cut the watches
+	rc, err := kube.RESTConfig("", kube.NoTimeout)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dvcr.provisioning.enabled: %w", err)
 	}
 	tmp := filepath.Join(work, "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("dvcr.provisioning: %w", err)
-	}
-	// In a pod (the chart sets POD_NAMESPACE) a single controller runs under
-	// a Lease; outside one there is nothing to elect among. Replicas
-	// (dvcr.cluster) run it while they hold dvcr-leader, elected for both
-	// the controller and the collector.
-	election := os.Getenv("POD_NAMESPACE")
-	if cfg.DVCR.Cluster.Enabled {
-		election = ""
 	}
 	ctl, err := provisioning.New(provisioning.Options{
 		RESTConfig:    rc,
@@ -69,8 +61,6 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		UploadTimeout: p.Upload.Timeout,
 		TempDir:       tmp,
 		Log:           log,
-
-		LeaderElectionNamespace: election,
 	})
 	if err != nil {
 		return nil, nil, err

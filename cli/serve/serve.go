@@ -29,6 +29,7 @@ import (
 	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/verify"
@@ -85,29 +86,10 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 		return err
 	}
 	errc := make(chan error, 4)
-	rs, err := newReplicaSet(cfg, srv, collector, ln.Addr(), log)
+	handler, elector, err := startLeader(ctx, cfg, srv, collector, verifyMetrics, ln.Addr(), log, errc)
 	if err != nil {
 		_ = ln.Close()
 		return err
-	}
-	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, ln.Addr(), rs, log, errc)
-	if err != nil {
-		_ = ln.Close()
-		return err
-	}
-	work := leaderWork(cfg, collector, verifyMetrics, runProvisioning, log, errc)
-	lead := func(ctx context.Context) {
-		recoverGC(ctx, collector, log)
-		work(ctx)
-	}
-	var elector *cluster.Elector
-	if rs != nil {
-		rs.start(ctx, errc, lead)
-		elector = rs.elector
-	} else {
-		// A single registry recovers before it takes requests.
-		recoverGC(ctx, collector, log)
-		go work(ctx)
 	}
 	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- httpServer.Serve(ln) }()
@@ -280,37 +262,6 @@ func followVerify(ctx context.Context, reg prometheus.Registerer, driver storage
 	return m
 }
 
-// leaderWork is what one process does for all, until ctx ends: scheduled
-// collections and provisioning. Replicas do it while they lead (after
-// finishing an interrupted collection), a single registry always.
-func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *verify.Metrics, runProvisioning func(context.Context), log io.Writer, errc chan<- error) func(context.Context) {
-	return func(ctx context.Context) {
-		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
-		if err != nil {
-			errc <- err
-			return
-		}
-		if cfg.DVCR.GC.Schedule != "" {
-			fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
-		}
-		verifier, err := verify.StartScheduler(ctx, cfg.DVCR.Verify.Schedule, verify.Scheduled{
-			Driver: collector.Driver, Metrics: verifyMetrics, Busy: collector.Running, Log: log,
-		})
-		if err != nil {
-			scheduler.Stop()
-			errc <- err
-			return
-		}
-		if cfg.DVCR.Verify.Schedule != "" {
-			fmt.Fprintf(log, "dvcr serve: storage verification scheduled %q\n", cfg.DVCR.Verify.Schedule)
-		}
-		go runProvisioning(ctx)
-		<-ctx.Done()
-		verifier.Stop()
-		scheduler.Stop()
-	}
-}
-
 // startAdmin serves the admin endpoint on dvcr.adminSocket (mode 0600).
 func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, elector *cluster.Elector, log io.Writer, errc chan<- error) (*http.Server, error) {
 	ln, err := admin.Listen(cfg.DVCR.AdminSocket)
@@ -324,33 +275,22 @@ func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, c
 	return s, nil
 }
 
-// recoverGC finishes what a garbage collection run the previous process
-// did not survive left, before the registry takes requests; the space of
-// what it had detached is freed in the background. A failure is reported,
-// not fatal: the images must be served.
-func recoverGC(ctx context.Context, collector *gc.Collector, log io.Writer) {
-	report := func(line string) { fmt.Fprintln(log, "dvcr serve: gc:", line) }
-	if err := collector.Recover(ctx, report); err != nil {
-		// Serving the images matters more: what recovery did not finish
-		// is harmless (unreferenced leftovers) and retried at next start.
-		report("recovering from an interrupted run failed, serving anyway: " + err.Error())
-	}
-	go func() {
-		if _, err := collector.FreeLeftovers(ctx, report); err != nil {
-			report("freeing what an interrupted run left: " + err.Error())
-		}
-	}()
-}
-
-// newCollector builds the garbage collector of this server. The cluster is
-// reached through the in-cluster service account, or $KUBECONFIG.
+// newCollector builds the garbage collector of this server, armed with the
+// test hooks of the environment (gc.FaultEnv, gc.PauseEnv, gc.HoldEnv). The
+// cluster is reached through the in-cluster service account, or
+// $KUBECONFIG.
 func newCollector(ctx context.Context, cfg *config.Config, srv *registry.Server, metrics *gc.Metrics) (*gc.Collector, error) {
-	c, err := gc.NewCollector(ctx, cfg, srv, func() (*rest.Config, error) {
-		return gc.RESTConfig("", gc.DefaultRequestTimeout)
+	hooks, err := gc.TestHooksFrom(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	live := &gc.Live{Gate: srv.Gate(), Condemned: srv.Condemned(), ResetCaches: srv.ResetCaches, Driver: srv.Driver()}
+	c, err := gc.NewCollector(ctx, cfg, live, func() (*rest.Config, error) {
+		return kube.RESTConfig("", kube.DefaultRequestTimeout)
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.Metrics = metrics
+	c.Metrics, c.Hooks = metrics, hooks
 	return c, nil
 }

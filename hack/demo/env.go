@@ -14,15 +14,17 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/dvcr/dvcr/api/v1alpha2"
+	"github.com/dvcr/dvcr/naming"
 )
 
-var cviResource = schema.GroupVersionResource{Group: "virtualization.deckhouse.io", Version: "v1alpha2", Resource: "clustervirtualimages"}
+var cviResource = v1alpha2.Resources[naming.KindCVI]
 
 // demo holds what the walkthrough started.
 type demo struct {

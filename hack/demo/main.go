@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/dvcr/dvcr/api/v1alpha2"
 )
 
 func main() {
@@ -83,7 +85,7 @@ func (d *demo) run(ctx context.Context) error {
 	return nil
 }
 
-const cviHTTP = `apiVersion: virtualization.deckhouse.io/v1alpha2
+const cviHTTP = `apiVersion: ` + v1alpha2.APIVersion + `
 kind: ClusterVirtualImage
 metadata:
   name: ubuntu-24-04
@@ -94,7 +96,7 @@ spec:
       url: %s
 `
 
-const cviUpload = `apiVersion: virtualization.deckhouse.io/v1alpha2
+const cviUpload = `apiVersion: ` + v1alpha2.APIVersion + `
 kind: ClusterVirtualImage
 metadata:
   name: some-image

@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/test/envtest"
 )
 
@@ -191,7 +191,7 @@ func imageClient(dyn dynamic.Interface, gvr schema.GroupVersionResource) dynamic
 	return dyn.Resource(gvr)
 }
 
-// roundTrip writes an image with every field of provisioning/v1alpha2 set
+// roundTrip writes an image with every field of api/v1alpha2 set
 // (the spec by create, the status through /status) plus fields DVCR does
 // not know, and reads back exactly that: nothing is pruned or refused.
 func roundTrip(t *testing.T, dyn dynamic.Interface, gvr schema.GroupVersionResource) {

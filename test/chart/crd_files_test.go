@@ -11,12 +11,12 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/dvcr/dvcr/provisioning/v1alpha2"
+	"github.com/dvcr/dvcr/api/v1alpha2"
 	"github.com/dvcr/dvcr/test/envtest"
 )
 
 // TestCRDFiles checks the CRDs of files/crds against the Go types the
-// controller reads and writes: every field of provisioning/v1alpha2 is in the
+// controller reads and writes: every field of api/v1alpha2 is in the
 // schema with a matching type, and the schema declares no field the types do
 // not have (the platform's fields are kept by preserve-unknown-fields, not
 // declared), apart from the listed VirtualImage extras.
@@ -69,7 +69,7 @@ func TestCRDFiles(t *testing.T) {
 				}
 				for p := range got {
 					if _, ok := want[p]; !ok {
-						t.Errorf("%s: in the schema, not in provisioning/v1alpha2", p)
+						t.Errorf("%s: in the schema, not in api/v1alpha2", p)
 					}
 				}
 			}

@@ -10,19 +10,22 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+
+	"github.com/dvcr/dvcr/api/v1alpha2"
+	"github.com/dvcr/dvcr/naming"
 )
 
 // Group and Version of the virtualization custom resources (CRDDir).
 const (
-	Group   = "virtualization.deckhouse.io"
-	Version = "v1alpha2"
+	Group   = v1alpha2.Group
+	Version = v1alpha2.Version
 )
 
 // Resources of the virtualization CRDs, for the dynamic client.
 var (
-	CVIResource = schema.GroupVersionResource{Group: Group, Version: Version, Resource: "clustervirtualimages"}
-	VIResource  = schema.GroupVersionResource{Group: Group, Version: Version, Resource: "virtualimages"}
-	VDResource  = schema.GroupVersionResource{Group: Group, Version: Version, Resource: "virtualdisks"}
+	CVIResource = v1alpha2.Resources[naming.KindCVI]
+	VIResource  = v1alpha2.Resources[naming.KindVI]
+	VDResource  = v1alpha2.Resources[naming.KindVD]
 )
 
 // callTimeout bounds every API call of the helpers, so that a test against a
@@ -31,9 +34,9 @@ const callTimeout = 30 * time.Second
 
 // kinds maps the resources above to their kinds, for building objects.
 var kinds = map[schema.GroupVersionResource]string{
-	CVIResource: "ClusterVirtualImage",
-	VIResource:  "VirtualImage",
-	VDResource:  "VirtualDisk",
+	CVIResource: naming.KindCVI.ResourceKind(),
+	VIResource:  naming.KindVI.ResourceKind(),
+	VDResource:  naming.KindVD.ResourceKind(),
 }
 
 // CreateNamespace creates namespace ns.
@@ -85,7 +88,7 @@ func (c *Cluster) Create(t testing.TB, gvr schema.GroupVersionResource, ns, name
 		spec = UploadSpec()
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": Group + "/" + Version,
+		"apiVersion": v1alpha2.APIVersion,
 		"kind":       kinds[gvr],
 		"metadata":   map[string]any{"name": name},
 		"spec":       spec,
@@ -174,7 +177,7 @@ func (c *Cluster) warmUp() error {
 		}
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": Group + "/" + Version,
+		"apiVersion": v1alpha2.APIVersion,
 		"kind":       kinds[CVIResource],
 		"metadata":   map[string]any{"name": "envtest-warm-up"},
 		"spec":       UploadSpec(),

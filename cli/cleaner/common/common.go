@@ -20,7 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/dvcr/dvcr/config"
-	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/kube"
 	"github.com/dvcr/dvcr/storage"
 )
 
@@ -51,7 +51,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ConfigPath, "config", "", "DVCR configuration file (registry config.yml with a dvcr: section) (default: "+DefaultConfigPath+
 		" where it exists, otherwise the embedded defaults of dvcr serve: storage in ./data, admin socket ./data/admin.sock)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster, then ~/.kube/config)")
-	fs.DurationVar(&o.RequestTimeout, "request-timeout", gc.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
+	fs.DurationVar(&o.RequestTimeout, "request-timeout", kube.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
 }
 
 // Config loads the DVCR configuration: --config, else the pod's file,
@@ -69,9 +69,9 @@ func (o *Options) Config() (*config.Config, error) {
 	return config.Load("")
 }
 
-// RESTConfig is the Kubernetes client configuration (gc.RESTConfig).
+// RESTConfig is the Kubernetes client configuration (kube.RESTConfig).
 func (o *Options) RESTConfig() (*rest.Config, error) {
-	return gc.RESTConfig(o.Kubeconfig, o.RequestTimeout)
+	return kube.RESTConfig(o.Kubeconfig, o.RequestTimeout)
 }
 
 // Output is the -o flag: table (default) or json.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -128,6 +129,9 @@ func runOffline(ctx context.Context, opts *common.Options, trigger string, progr
 	progress("no dvcr serve is running: working directly on storage")
 	collector, err := gc.NewCollector(ctx, cfg, nil, opts.RESTConfig)
 	if err != nil {
+		return nil, err
+	}
+	if collector.Hooks, err = gc.TestHooksFrom(os.Getenv); err != nil {
 		return nil, err
 	}
 	return collector.Run(ctx, trigger, progress)

@@ -1,19 +1,9 @@
-// Package v1alpha2 holds the parts of the virtualization platform's
-// ClusterVirtualImage and VirtualImage API (group
-// virtualization.deckhouse.io, version v1alpha2) that DVCR's provisioning
-// controller reads and writes. Fields DVCR does not know are kept by the API
-// server (the CRDs preserve them), so the controller also works with CRDs
-// of the platform that have more fields or no schema at all.
 package v1alpha2
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
-
-// GroupVersion of the API.
-var GroupVersion = schema.GroupVersion{Group: "virtualization.deckhouse.io", Version: "v1alpha2"}
 
 // DataSourceType names where an image comes from.
 type DataSourceType string

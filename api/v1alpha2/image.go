@@ -1,11 +1,16 @@
 package v1alpha2
 
-import "sigs.k8s.io/controller-runtime/pkg/client"
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
 
 // Image is what ClusterVirtualImage and VirtualImage share: the controller
-// handles both through it.
+// handles both through it. Its object methods are controller-runtime's
+// client.Object, spelled without controller-runtime.
 type Image interface {
-	client.Object
+	metav1.Object
+	runtime.Object
 	ImageSpec() *ImageSpec
 	ImageStatus() *ImageStatus
 }

@@ -1,4 +1,9 @@
-package gc
+// Package kube is how DVCR's commands reach the Kubernetes API server: the
+// client configuration found the way kubectl users expect, the time limit
+// of each request, and the rate limit of the clients that run for the life
+// of dvcr serve. The garbage collector, the provisioning controller, the
+// console and the CLIs share it.
+package kube
 
 import (
 	"fmt"
@@ -8,6 +13,13 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
+
+// DefaultRequestTimeout bounds each request to the API server.
+const DefaultRequestTimeout = 30 * time.Second
+
+// NoTimeout is RESTConfig's timeout for clients that watch: a client
+// timeout would cut the watches.
+const NoTimeout time.Duration = 0
 
 // RESTConfig finds the Kubernetes client configuration the way kubectl
 // users expect: an explicit kubeconfig path, then $KUBECONFIG, then the
@@ -32,5 +44,13 @@ func RESTConfig(kubeconfig string, timeout time.Duration) (*rest.Config, error) 
 	return cfg, nil
 }
 
-// DefaultRequestTimeout bounds each request to the API server.
-const DefaultRequestTimeout = 30 * time.Second
+// RaiseRateLimit lifts client-go's default of 5 requests/s (burst 10) to
+// 50/s (burst 100) unless cfg sets a limit of its own: the default queues
+// the status writes of a few dozen images, or a replica's Lease renewals
+// behind the collector's polling, for seconds; the API server's own
+// fairness is the limit that matters.
+func RaiseRateLimit(cfg *rest.Config) {
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
+}
