@@ -95,17 +95,3 @@ func (s *sweeper) countBatch(n int, freed int64, err error) {
 	s.stats.FreedBytes += freed
 	s.mu.Unlock()
 }
-
-// objectStoreConcurrency is the number of parallel driver calls on object
-// storage, where each call is a network round trip rather than a system
-// call: more of them in flight hide the latency.
-const objectStoreConcurrency = 32
-
-// concurrency is the parallelism of the collector's driver calls: the
-// sweep's default on the filesystem, more on object storage.
-func (c *Collector) concurrency() int {
-	if c.Objects != nil {
-		return objectStoreConcurrency
-	}
-	return 0
-}

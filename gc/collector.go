@@ -149,8 +149,9 @@ func (c *Collector) runGuarded(ctx context.Context, res *Result, progress func(s
 func (c *Collector) run(ctx context.Context, res *Result, progress func(string)) error {
 	c.trashMu.Lock()
 	defer c.trashMu.Unlock()
+	m := c.deletionMode()
 	var tr *trash
-	if detachable(c.Driver) {
+	if m.storage == storeTrash {
 		tr = newTrash(c.Driver, runID(res.StartedAt))
 		tr.fsRoot = c.FilesystemRoot
 	}
@@ -161,10 +162,10 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 	em.start(ctx, true)
 	defer em.abandon() // a panic must not leave the workers waiting
 	c.setPhase(ctx, res, phaseWindow)
-	if set := c.condemnedSet(); set != nil {
-		return c.runDeferred(ctx, res, progress, tr, em, set)
+	if m.condemned != nil {
+		return c.runDeferred(ctx, res, progress, m, tr, em)
 	}
-	err := c.window(ctx, res, progress, tr)
+	err := c.window(ctx, res, progress, m, tr)
 	// The marker names the freeing before the freeing speeds up.
 	c.setPhase(ctx, res, phaseFreeing)
 	em.windowClosed()
@@ -175,9 +176,9 @@ func (c *Collector) run(ctx context.Context, res *Result, progress func(string))
 // window is the read-only part of a run: select, remove the repositories
 // and mark and sweep, all deletions being moves into the trash when the
 // driver can move cheaply.
-func (c *Collector) window(ctx context.Context, res *Result, progress func(string), tr *trash) (err error) {
+func (c *Collector) window(ctx context.Context, res *Result, progress func(string), m deletionMode, tr *trash) (err error) {
 	progress("listing blobs in storage")
-	blobs, err := ListBlobs(ctx, c.Driver, c.concurrency())
+	blobs, err := ListBlobs(ctx, c.Driver, m.storage.concurrency())
 	if err != nil {
 		return err
 	}
@@ -213,11 +214,11 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		return err
 	}
 	verb := "deleting"
-	if tr != nil {
+	if m.storage == storeTrash {
 		verb = "detaching"
 	}
 	progress(fmt.Sprintf("%s %d repositories; mark and sweep: %s untagged manifests and unreferenced blobs", verb, len(candidates), verb))
-	removal, report := c.removal(res, candidates, tr, progress)
+	removal, report := c.removal(res, m, candidates, tr, progress)
 	opts := SweepOptions{
 		GracePeriod:    c.Settings.GC.GracePeriod,
 		Now:            c.Now,
@@ -227,11 +228,12 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		Removal:        removal,
 		Fault:          c.Hooks.Fault,
 		Blobs:          blobs,
-		Concurrency:    c.concurrency(),
+		Concurrency:    m.storage.concurrency(),
 	}
-	if tr != nil {
+	switch m.storage {
+	case storeTrash:
 		opts.Discard = tr.discard
-	} else if c.Objects != nil {
+	case storeObjects:
 		opts.DeleteFiles = c.Objects.DeleteFiles
 	}
 	stats, err := MarkAndSweep(ctx, c.Driver, opts)

@@ -81,7 +81,8 @@ func (s *sweeper) condemn(ctx context.Context) []condemnedBlob {
 // deleteCondemned deletes the plan with the registry writable, then drops
 // the registry's caches and clears the set. An entry written again
 // meanwhile is left alone.
-func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), set CondemnedSet, plan *deferredPlan) (err error) {
+func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), m deletionMode, plan *deferredPlan) (err error) {
+	set := m.condemned
 	defer func() {
 		// Cleared only once no cache can describe what was deleted.
 		if rErr := c.Live.ResetCaches(); rErr != nil {
@@ -92,7 +93,7 @@ func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), 
 	}()
 	s := plan.sweeper
 	progress(fmt.Sprintf("deleting %d blobs and %d untagged manifests with the registry writable", len(plan.blobs), len(plan.revisions)))
-	if c.Objects != nil {
+	if m.storage == storeObjects {
 		blobs := newPhaseProgress(progress, "deleting blobs", "done", len(plan.blobs))
 		batches := (len(plan.blobs) + batchBlobs - 1) / batchBlobs
 		err = forEachParallel(ctx, objectStoreConcurrency, batches, func(ctx context.Context, i int) error {

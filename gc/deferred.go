@@ -21,16 +21,6 @@ import (
 	"github.com/dvcr/dvcr/storage"
 )
 
-// condemnedSet is the live registry's set when the run may defer its
-// deletions: in dvcr serve, with no other replica on the storage (a
-// replica elsewhere would not answer for the set).
-func (c *Collector) condemnedSet() CondemnedSet {
-	if c.Live == nil || c.Replicas != nil {
-		return nil
-	}
-	return c.Live.Condemned
-}
-
 // deferredPlan is what the window condemned, to delete after it.
 type deferredPlan struct {
 	sweeper   *sweeper
@@ -53,8 +43,8 @@ type markedAhead struct {
 // runDeferred is run with the deletion of blobs and untagged manifests
 // after the window (deferred.go): only the removed repositories go to the
 // trash.
-func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(string), tr *trash, em *emptier, set CondemnedSet) error {
-	plan, err := c.shortWindow(ctx, res, progress, tr, set)
+func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(string), m deletionMode, tr *trash, em *emptier) error {
+	plan, err := c.shortWindow(ctx, res, progress, m, tr)
 	c.setPhase(ctx, res, phaseFreeing)
 	em.windowClosed()
 	var freed int64
@@ -66,7 +56,7 @@ func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(
 			case <-ctx.Done():
 			}
 		}
-		err = errors.Join(err, c.deleteCondemned(ctx, progress, set, plan))
+		err = errors.Join(err, c.deleteCondemned(ctx, progress, m, plan))
 		st := plan.sweeper.stats
 		sort.Strings(st.Errors)
 		res.Sweep = &st
@@ -79,9 +69,9 @@ func (c *Collector) runDeferred(ctx context.Context, res *Result, progress func(
 
 // shortWindow marks ahead, then decides inside the read-only window and
 // publishes the condemned set. The plan is nil when nothing was condemned.
-func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(string), tr *trash, set CondemnedSet) (plan *deferredPlan, err error) {
+func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(string), m deletionMode, tr *trash) (plan *deferredPlan, err error) {
 	progress("listing blobs in storage")
-	blobs, err := ListBlobs(ctx, c.Driver, c.concurrency())
+	blobs, err := ListBlobs(ctx, c.Driver, m.storage.concurrency())
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +82,7 @@ func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(
 			tracker.Stop()
 		}
 	}()
-	ahead, err := c.markAhead(ctx, progress, blobs)
+	ahead, err := c.markAhead(ctx, progress, m.storage, blobs)
 	if err != nil {
 		return nil, err
 	}
@@ -109,28 +99,28 @@ func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(
 		if rErr := c.Live.ResetCaches(); rErr != nil {
 			err = fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr)
 			if plan != nil {
-				set.Clear() // nothing of it will be deleted: serve it again
+				m.condemned.Clear() // nothing of it will be deleted: serve it again
 			}
 			plan = nil
 		}
 	}()
-	return c.decide(ctx, res, progress, tr, set, ahead, dirty, all)
+	return c.decide(ctx, res, progress, m, tr, ahead, dirty, all)
 }
 
 // markAhead lists the repositories and the cluster and marks every
 // repository that stays, before the window.
-func (c *Collector) markAhead(ctx context.Context, progress func(string), blobs *BlobList) (*markedAhead, error) {
+func (c *Collector) markAhead(ctx context.Context, progress func(string), store storageKind, blobs *BlobList) (*markedAhead, error) {
 	sel, err := c.selectEligible(ctx, progress)
 	if err != nil {
 		return nil, err
 	}
-	s := newSweeper(c.Driver, c.sweepOptions(progress, blobs))
+	s := newSweeper(c.Driver, c.sweepOptions(progress, store, blobs))
 	progress("marking ahead of the read-only window")
 	if err := s.markAll(ctx, sel.kept); err != nil {
 		return nil, fmt.Errorf("mark and sweep: nothing deleted: %w", err)
 	}
 	ahead := &markedAhead{sweeper: s, inv: sel.inv, candidates: sel.candidates, kept: sel.kept}
-	if err := c.listCandidates(ctx, ahead); err != nil {
+	if err := c.listCandidates(ctx, store, ahead); err != nil {
 		return nil, fmt.Errorf("listing the repositories to remove: nothing deleted: %w", err)
 	}
 	return ahead, nil
@@ -138,9 +128,9 @@ func (c *Collector) markAhead(ctx context.Context, progress func(string), blobs 
 
 // listCandidates lists what each candidate links; on object storage its
 // files too, in the same one listing, for the window to delete them.
-func (c *Collector) listCandidates(ctx context.Context, ahead *markedAhead) error {
+func (c *Collector) listCandidates(ctx context.Context, store storageKind, ahead *markedAhead) error {
 	ahead.links = make(map[string][]digest.Digest, len(ahead.candidates))
-	if c.Objects != nil {
+	if store == storeObjects {
 		files, err := c.listOrphanFiles(ctx, ahead.candidates)
 		for p, f := range files {
 			ahead.links[p] = f.Linked()
@@ -148,10 +138,11 @@ func (c *Collector) listCandidates(ctx context.Context, ahead *markedAhead) erro
 		ahead.files = files
 		return err
 	}
-	// Not c.concurrency(): on the filesystem that is 0 (the sweep's "default"),
-	// on which forEachParallel starts no worker and nothing is listed.
+	// Not store.concurrency(): on the filesystem that is 0 (the sweep's
+	// "default"), on which forEachParallel starts no worker and nothing is
+	// listed.
 	links := make([][]digest.Digest, len(ahead.candidates))
-	err := forEachParallel(ctx, c.removeConcurrency(), len(ahead.candidates), func(ctx context.Context, i int) error {
+	err := forEachParallel(ctx, store.removeConcurrency(), len(ahead.candidates), func(ctx context.Context, i int) error {
 		l, err := repositoryLinks(ctx, c.Driver, ahead.candidates[i].Path)
 		links[i] = l
 		return err
@@ -162,7 +153,7 @@ func (c *Collector) listCandidates(ctx context.Context, ahead *markedAhead) erro
 	return err
 }
 
-func (c *Collector) sweepOptions(progress func(string), blobs *BlobList) SweepOptions {
+func (c *Collector) sweepOptions(progress func(string), store storageKind, blobs *BlobList) SweepOptions {
 	return SweepOptions{
 		GracePeriod:    c.Settings.GC.GracePeriod,
 		Now:            c.Now,
@@ -170,13 +161,13 @@ func (c *Collector) sweepOptions(progress func(string), blobs *BlobList) SweepOp
 		Progress:       progress,
 		Fault:          c.Hooks.Fault,
 		Blobs:          blobs,
-		Concurrency:    c.concurrency(),
+		Concurrency:    store.concurrency(),
 	}
 }
 
 // decide is the inside of the window: the cluster again, the mark of the
 // repositories written meanwhile, the removal, and the condemned set.
-func (c *Collector) decide(ctx context.Context, res *Result, progress func(string), tr *trash, set CondemnedSet, ahead *markedAhead, dirty map[string]struct{}, all bool) (*deferredPlan, error) {
+func (c *Collector) decide(ctx context.Context, res *Result, progress func(string), m deletionMode, tr *trash, ahead *markedAhead, dirty map[string]struct{}, all bool) (*deferredPlan, error) {
 	progress("listing resources in the cluster")
 	live, err := c.listCluster(ctx)
 	if err != nil {
@@ -200,12 +191,12 @@ func (c *Collector) decide(ctx context.Context, res *Result, progress func(strin
 	if !all {
 		s.stats.Repositories = countUnion(ahead.kept, remark) // marked twice count once
 	}
-	if err := c.removeOrphans(ctx, res, progress, tr, s, final, ahead); err != nil {
+	if err := c.removeOrphans(ctx, res, progress, m, tr, s, final, ahead); err != nil {
 		return nil, err
 	}
 	plan := &deferredPlan{sweeper: s, revisions: s.deletions}
 	plan.blobs = s.condemn(ctx)
-	set.Publish(plan.digests(), plan.revisionsByRepo())
+	m.condemned.Publish(plan.digests(), plan.revisionsByRepo())
 	return plan, nil
 }
 
@@ -237,25 +228,25 @@ func settle(ahead *markedAhead, now []Candidate, dirty map[string]struct{}) (fin
 
 // removeOrphans removes the final candidates inside the window; what a
 // candidate kept on purpose (or failed to remove) links stays marked.
-func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress func(string), tr *trash, s *sweeper, final []Candidate, ahead *markedAhead) error {
+func (c *Collector) removeOrphans(ctx context.Context, res *Result, progress func(string), m deletionMode, tr *trash, s *sweeper, final []Candidate, ahead *markedAhead) error {
 	if err := writeJournal(ctx, c.Driver, runID(res.StartedAt), candidatePaths(final)); err != nil {
 		return err
 	}
 	verb := "removing"
-	if tr != nil {
+	if m.storage == storeTrash {
 		verb = "detaching"
 	}
 	progress(fmt.Sprintf("%s %d repositories", verb, len(final)))
-	if c.Objects != nil {
+	if m.storage == storeObjects {
 		if err := c.removeOrphanObjects(ctx, res, progress, s, final, ahead); err != nil {
 			return err
 		}
 		c.deleteJournal(ctx, res)
 		return nil
 	}
-	removal, report := c.removal(res, final, tr, progress)
+	removal, report := c.removal(res, m, final, tr, progress)
 	removed := make([]bool, len(final))
-	err := forEachParallel(ctx, c.removeConcurrency(), len(final), func(ctx context.Context, i int) error {
+	err := forEachParallel(ctx, m.storage.removeConcurrency(), len(final), func(ctx context.Context, i int) error {
 		var err error
 		removed[i], err = removal.Remove(ctx, i)
 		return err

@@ -45,6 +45,10 @@
 // ends, so deleting the trash at any time later changes nothing a client
 // can see.
 //
+// Which of these a run does, and how its storage deletes a path (a move
+// into the trash, batches on S3, or the driver's Delete), is chosen once at
+// the start of the run (mode.go) and passed down.
+//
 // # Imports in progress
 //
 // An import commits its blobs, then writes its manifest and tag in one

@@ -31,14 +31,14 @@ func keptRepositories(inv *storage.Inventory, candidates []Candidate) []string {
 // period. report, called once the removal has ended, fills res.Deleted and
 // res.Skipped in the candidates' order (by path) whatever order the workers
 // finished in.
-func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, progress func(string)) (*Removal, func()) {
+func (c *Collector) removal(res *Result, m deletionMode, candidates []Candidate, tr *trash, progress func(string)) (*Removal, func()) {
 	grace := c.Settings.GC.GracePeriod
 	cutoff := c.now().Add(-grace)
 	outcome := make([]int, len(candidates))
 	counter := newPhaseProgress(progress, "repositories", "done", len(candidates))
 	removal := &Removal{
 		Paths:       make([]string, len(candidates)),
-		Concurrency: c.removeConcurrency(),
+		Concurrency: m.storage.removeConcurrency(),
 		Remove: func(ctx context.Context, i int) (bool, error) {
 			defer counter.add(1)
 			cand := candidates[i]
@@ -53,7 +53,7 @@ func (c *Collector) removal(res *Result, candidates []Candidate, tr *trash, prog
 				}
 			}
 			discard := c.Driver.Delete
-			if tr != nil {
+			if m.storage == storeTrash {
 				discard = func(ctx context.Context, p string) error { return tr.discard(ctx, p, 0) }
 			}
 			err := storage.DiscardRepository(ctx, c.Driver, cand.Path, discard)
@@ -91,16 +91,6 @@ func (c *Collector) reportRemoval(res *Result, candidates []Candidate, outcome [
 		}
 	}
 	progress(fmt.Sprintf("repositories: %d deleted, %d kept within the grace period", len(res.Deleted), len(res.Skipped)))
-}
-
-// removeConcurrency is how many repositories are removed at once: removal
-// is a handful of metadata operations each, bound by storage latency; on
-// object storage each is a round trip, and more of them in flight hide it.
-func (c *Collector) removeConcurrency() int {
-	if c.Objects != nil {
-		return objectStoreConcurrency
-	}
-	return 8
 }
 
 func candidatePaths(candidates []Candidate) []string {
