@@ -219,17 +219,9 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 	}
 	progress(fmt.Sprintf("%s %d repositories; mark and sweep: %s untagged manifests and unreferenced blobs", verb, len(candidates), verb))
 	removal, report := c.removal(res, m, candidates, tr, progress)
-	opts := SweepOptions{
-		GracePeriod:    c.Settings.GC.GracePeriod,
-		Now:            c.Now,
-		DeleteUntagged: true,
-		Progress:       progress,
-		Repositories:   sel.kept,
-		Removal:        removal,
-		Fault:          c.Hooks.Fault,
-		Blobs:          blobs,
-		Concurrency:    m.storage.concurrency(),
-	}
+	opts := c.sweepOptions(progress, m.storage, blobs)
+	opts.Repositories = sel.kept
+	opts.Removal = removal
 	switch m.storage {
 	case storeTrash:
 		opts.Discard = tr.discard
@@ -248,6 +240,20 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 		}
 	}
 	return err
+}
+
+// sweepOptions are the options of every run's mark and sweep; the window
+// run adds what it removes and how its storage deletes.
+func (c *Collector) sweepOptions(progress func(string), store storageKind, blobs *BlobList) SweepOptions {
+	return SweepOptions{
+		GracePeriod:    c.Settings.GC.GracePeriod,
+		Now:            c.Now,
+		DeleteUntagged: true,
+		Progress:       progress,
+		Fault:          c.Hooks.Fault,
+		Blobs:          blobs,
+		Concurrency:    store.concurrency(),
+	}
 }
 
 // free empties the trash after the window: this run's detached entries

@@ -153,18 +153,6 @@ func (c *Collector) listCandidates(ctx context.Context, store storageKind, ahead
 	return err
 }
 
-func (c *Collector) sweepOptions(progress func(string), store storageKind, blobs *BlobList) SweepOptions {
-	return SweepOptions{
-		GracePeriod:    c.Settings.GC.GracePeriod,
-		Now:            c.Now,
-		DeleteUntagged: true,
-		Progress:       progress,
-		Fault:          c.Hooks.Fault,
-		Blobs:          blobs,
-		Concurrency:    store.concurrency(),
-	}
-}
-
 // decide is the inside of the window: the cluster again, the mark of the
 // repositories written meanwhile, the removal, and the condemned set.
 func (c *Collector) decide(ctx context.Context, res *Result, progress func(string), m deletionMode, tr *trash, ahead *markedAhead, dirty map[string]struct{}, all bool) (*deferredPlan, error) {
