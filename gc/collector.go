@@ -201,12 +201,8 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 	}
 	candidates := sel.candidates
 	defer func() {
-		// A stale cache would let clients mount or skip blobs that are
-		// gone: failing to drop it fails the run, loudly.
-		if c.Live != nil {
-			if rErr := c.Live.ResetCaches(); rErr != nil {
-				err = errors.Join(err, fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr))
-			}
+		if rErr := c.resetCaches(); rErr != nil {
+			err = errors.Join(err, rErr)
 		}
 	}()
 	run := runID(res.StartedAt)
@@ -271,6 +267,19 @@ func (c *Collector) free(ctx context.Context, res *Result, progress func(string)
 	}
 	freedAt := c.now()
 	res.FreedAt = &freedAt
+}
+
+// resetCaches drops the live registry's caches after deleting (offline
+// there are none). A stale cache would let clients mount or skip blobs
+// that are gone: failing to drop it fails the run, loudly.
+func (c *Collector) resetCaches() error {
+	if c.Live == nil {
+		return nil
+	}
+	if err := c.Live.ResetCaches(); err != nil {
+		return fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", err)
+	}
+	return nil
 }
 
 // enterReadOnly switches the registry read-only and waits for the writes in

@@ -85,8 +85,8 @@ func (c *Collector) deleteCondemned(ctx context.Context, progress func(string), 
 	set := m.condemned
 	defer func() {
 		// Cleared only once no cache can describe what was deleted.
-		if rErr := c.Live.ResetCaches(); rErr != nil {
-			err = fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr)
+		if rErr := c.resetCaches(); rErr != nil {
+			err = rErr
 			return
 		}
 		set.Clear()

@@ -96,8 +96,8 @@ func (c *Collector) shortWindow(ctx context.Context, res *Result, progress func(
 	stopped = true
 	defer func() {
 		// Removed repositories may still be in the registry's caches.
-		if rErr := c.Live.ResetCaches(); rErr != nil {
-			err = fmt.Errorf("resetting the registry caches after deletion (restart dvcr serve): %w", rErr)
+		if rErr := c.resetCaches(); rErr != nil {
+			err = rErr
 			if plan != nil {
 				m.condemned.Clear() // nothing of it will be deleted: serve it again
 			}
