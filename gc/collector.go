@@ -182,16 +182,8 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 	if err != nil {
 		return err
 	}
-	if c.Live != nil {
-		release, err := c.enterReadOnly(ctx, res, progress)
-		defer release()
-		if err != nil {
-			return err
-		}
-		c.fault(faultReadOnly)
-	}
-	ctx, closeReplicas, err := c.openReplicas(ctx, res, progress)
-	defer closeReplicas()
+	ctx, leave, err := c.enterWindow(ctx, res, progress)
+	defer leave()
 	if err != nil {
 		return err
 	}
@@ -199,14 +191,41 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 	if err != nil {
 		return err
 	}
-	candidates := sel.candidates
 	defer func() {
 		if rErr := c.resetCaches(); rErr != nil {
 			err = errors.Join(err, rErr)
 		}
 	}()
-	run := runID(res.StartedAt)
-	if err := c.tolerateFull(res, writeJournal(ctx, c.Driver, run, candidatePaths(candidates))); err != nil {
+	return c.removeAndSweep(ctx, res, progress, m, tr, sel, blobs)
+}
+
+// enterWindow switches the live registry read-only, then opens the window
+// on every replica; it returns the context the run goes on with (see
+// openReplicas) and leave, which closes both in the reverse order: call it
+// even on error.
+func (c *Collector) enterWindow(ctx context.Context, res *Result, progress func(string)) (context.Context, func(), error) {
+	release := func() {}
+	if c.Live != nil {
+		var err error
+		release, err = c.enterReadOnly(ctx, res, progress)
+		if err != nil {
+			return ctx, release, err
+		}
+		c.fault(faultReadOnly)
+	}
+	ctx, closeReplicas, err := c.openReplicas(ctx, res, progress)
+	leave := func() {
+		closeReplicas()
+		release()
+	}
+	return ctx, leave, err
+}
+
+// removeAndSweep removes the selected candidates alongside the mark and
+// sweep of what stays, inside the window, under a journal of the removal.
+func (c *Collector) removeAndSweep(ctx context.Context, res *Result, progress func(string), m deletionMode, tr *trash, sel *selection, blobs *BlobList) error {
+	candidates := sel.candidates
+	if err := c.tolerateFull(res, writeJournal(ctx, c.Driver, runID(res.StartedAt), candidatePaths(candidates))); err != nil {
 		return err
 	}
 	verb := "deleting"
@@ -231,9 +250,7 @@ func (c *Collector) window(ctx context.Context, res *Result, progress func(strin
 	res.Warnings = append(res.Warnings, stats.Errors...)
 	if err == nil {
 		// Every removal ended: the journal has nothing left to finish.
-		if dErr := c.Driver.Delete(ctx, journalPath(run)); dErr != nil && !sweepNotFound(dErr) {
-			res.Warnings = append(res.Warnings, "deleting the journal: "+dErr.Error())
-		}
+		c.deleteJournal(ctx, res)
 	}
 	return err
 }
