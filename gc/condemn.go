@@ -1,7 +1,8 @@
 // Condemning and the deferred deletion: which unmarked blobs the window
 // condemns, and how they and the untagged manifests go once the registry is
 // writable, each claimed from the registry's condemned set so that an
-// upload of the same content in the meantime wins.
+// upload of the same content in the meantime wins. On object storage the
+// blobs go in batches (objects.go: deleteBlobBatch).
 
 package gc
 
@@ -163,35 +164,6 @@ func (c *Collector) deleteBlob(ctx context.Context, s *sweeper, set CondemnedSet
 		s.mu.Unlock()
 	}
 	c.fault(faultDetach)
-}
-
-// deleteBlobBatch deletes condemned blobs on object storage: their data
-// and layer links a thousand keys per request (storage.ObjectDeleter).
-func (c *Collector) deleteBlobBatch(ctx context.Context, s *sweeper, set CondemnedSet, batch []condemnedBlob) {
-	var (
-		releases []func(bool)
-		paths    []string
-		freed    int64
-	)
-	for _, b := range batch {
-		release, ok := set.ClaimBlob(b.digest)
-		if !ok {
-			s.countKeptWritten()
-			continue
-		}
-		releases = append(releases, release)
-		paths = appendBlobFiles(paths, b.digest, b.links)
-		freed += b.size
-	}
-	if len(releases) == 0 {
-		return
-	}
-	err := c.Objects.DeleteFiles(ctx, paths)
-	for _, release := range releases {
-		release(err == nil)
-	}
-	c.fault(faultDetach)
-	s.countBatch(len(releases), freed, err)
 }
 
 // deleteRevision deletes an untagged manifest's revision link and its tag

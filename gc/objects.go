@@ -1,6 +1,9 @@
-// Batched blob deletion on object storage: the sweep deletes the unmarked
-// blobs' data files and layer links a thousand keys per request instead of
-// one listing and one delete per blob.
+// Deleting blobs on object storage (S3): a blob is its data file and the
+// layer links to it, deleted a thousand keys per request instead of one
+// listing and one delete per path. deleteBlobObjects is the one place that
+// does it, for the sweep inside the window (which gathers the blobs it
+// condemns into batches as it goes) and for the deletion after the window
+// (condemn.go). The orphan repositories' files go by orphanobjects.go.
 
 package gc
 
@@ -60,17 +63,57 @@ func (s *sweeper) flushBatch(ctx context.Context) {
 // in as few requests as the keys need; the blobs count as deleted only when
 // the request succeeded.
 func (s *sweeper) deleteBatch(ctx context.Context, blobs []pendingBlob) {
-	paths := make([]string, 0, 2*len(blobs))
+	batch := make([]condemnedBlob, len(blobs))
 	var freed int64
 	s.mu.Lock()
-	for _, b := range blobs {
-		paths = appendBlobFiles(paths, b.digest, s.layerLinks[b.digest])
+	for i, b := range blobs {
+		batch[i] = condemnedBlob{digest: b.digest, size: b.size, links: s.layerLinks[b.digest]}
 		freed += b.size
 	}
 	s.mu.Unlock()
-	err := s.opts.DeleteFiles(ctx, paths)
+	err := deleteBlobObjects(ctx, s.opts.DeleteFiles, batch)
 	s.fault(faultDetach)
 	s.countBatch(len(blobs), freed, err)
+}
+
+// deleteBlobObjects deletes blobs on object storage with deleteFiles
+// (storage.ObjectDeleter): each one's data file and its layer links, in as
+// few requests as the keys need.
+func deleteBlobObjects(ctx context.Context, deleteFiles func(context.Context, []string) error, blobs []condemnedBlob) error {
+	paths := make([]string, 0, 2*len(blobs))
+	for _, b := range blobs {
+		paths = appendBlobFiles(paths, b.digest, b.links)
+	}
+	return deleteFiles(ctx, paths)
+}
+
+// deleteBlobBatch deletes condemned blobs on object storage: their data
+// and layer links a thousand keys per request (storage.ObjectDeleter).
+func (c *Collector) deleteBlobBatch(ctx context.Context, s *sweeper, set CondemnedSet, batch []condemnedBlob) {
+	var (
+		releases []func(bool)
+		claimed  []condemnedBlob
+		freed    int64
+	)
+	for _, b := range batch {
+		release, ok := set.ClaimBlob(b.digest)
+		if !ok {
+			s.countKeptWritten()
+			continue
+		}
+		releases = append(releases, release)
+		claimed = append(claimed, b)
+		freed += b.size
+	}
+	if len(releases) == 0 {
+		return
+	}
+	err := deleteBlobObjects(ctx, c.Objects.DeleteFiles, claimed)
+	for _, release := range releases {
+		release(err == nil)
+	}
+	c.fault(faultDetach)
+	s.countBatch(len(releases), freed, err)
 }
 
 // appendBlobFiles appends a blob's data file and the layer link files of
