@@ -18,7 +18,9 @@ import (
 )
 
 // Collector runs garbage collection: read-only window, inventories,
-// selection, repository removal, mark and sweep, result record.
+// selection, repository removal, mark and sweep, result record. Live,
+// Replicas, Objects and the driver decide how a run deletes, once at its
+// start (mode.go).
 type Collector struct {
 	Driver storagedriver.StorageDriver
 	// NewLister connects to the cluster; called at each run so that a
