@@ -180,4 +180,4 @@ func hashSparse(h io.Writer, f *os.File, size int64) error {
 
 // zeros: the holes' bytes for hashSparse, and what writeData compares a
 // block with (bytes.Equal is vectorized).
-var zeros = make([]byte, 1<<20)
+var zeros = make([]byte, 64<<10)

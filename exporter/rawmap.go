@@ -84,7 +84,10 @@ type writerAt interface {
 // with what was read by range and writes each piece of data that is not
 // all zeros at its guest offset. What is not written stays a hole.
 func (m *diskMap) convert(src io.Reader, size int64, out writerAt) error {
-	w := &window{src: src}
+	// One buffer for the largest region, allocated once: growing it
+	// region by region left megabytes of garbage for the collector, and
+	// the heap peaked at twice the live data.
+	w := &window{src: src, buf: make([]byte, 0, m.largest(size))}
 	var plain []byte
 	for _, r := range m.regions {
 		b, err := w.span(r.off, min(r.off+r.n, size))
@@ -117,6 +120,15 @@ func (m *diskMap) convert(src io.Reader, size int64, out writerAt) error {
 // the page of most filesystems, and what qemu-img convert skips by default
 // (-S 4k).
 const zeroBlock = 4096
+
+// largest is the most bytes of the file one region spans.
+func (m *diskMap) largest(size int64) int64 {
+	var n int64
+	for _, r := range m.regions {
+		n = max(n, min(r.n, size-r.off))
+	}
+	return n
+}
 
 // writeData writes data cut at the virtual size, but for the all-zero
 // blocks (a hole reads the same and takes no space), in one write per
