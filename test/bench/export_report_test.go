@@ -112,7 +112,7 @@ func exportMarkdown(results []*ebResult, targets []ibTarget, f ebFacts) string {
 	}
 
 	b.WriteString("\n## Where `dvcr export` spends its time\n\n")
-	b.WriteString("From the arrival times of its `-o json` progress events (medians of the runs): *stream* runs to the last periodic `transfer` event, at most 250 ms (the progress interval) before the layer's last byte is read; *after the stream* to the final `transfer` event, emitted once the disk file is written — with `--format raw`, once the written file has been read back whole for the `sha256` of the result; *sync* to the result line: the fsync of FILE, the layer's tail and the digest check.\n\n")
+	b.WriteString("From the arrival times of its `-o json` progress events (medians of the runs): *stream* runs to the last periodic `transfer` event, at most 250 ms (the progress interval) before the layer's last byte is read; *after the stream* to the final `transfer` event, emitted once the disk file is written — with `--format raw`, once the written file is hashed for the `sha256` of the result (its data read back, its holes hashed from memory); *sync* to the result line: the fsync of FILE, the layer's tail and the digest check.\n\n")
 	b.WriteString("| Export | stream s | after the stream s | sync s | wall s |\n|---|---|---|---|---|\n")
 	for _, r := range results {
 		if !r.sys.dvcr || len(r.runs[0].phases) != 3 {
@@ -130,7 +130,7 @@ func exportMarkdown(results []*ebResult, targets []ibTarget, f ebFacts) string {
 	}
 
 	b.WriteString("\n## Peak RSS of `dvcr export`\n\n")
-	fmt.Fprintf(&b, "`dvcr export --help` alone peaks at %s: the binary's start (runtime, package initialisation, the pages of the executable it touches). /proc/PID/status sampled every 20 ms during the runs (each column its own maximum over the runs):\n\n", ibMib(f.startupRSS))
+	fmt.Fprintf(&b, "The exports run a copy of `bin/dvcr` installed the way a package or an image layer is (written in 32 KiB pieces): `bin/dvcr` as the Go linker left it sits in the page cache in large folios that the kernel maps whole, so the same executable starts with more resident pages (`dvcr export --help`: %s as linked, %s installed). `dvcr export --help` of the installed copy is the binary's start (runtime, package initialisation, the pages of the executable it touches). /proc/PID/status sampled every 20 ms during the runs (each column its own maximum over the runs):\n\n", ibMib(f.linkedStartupRSS), ibMib(f.startupRSS))
 	b.WriteString("| Export | peak RSS (`time %M`) | sampled VmRSS | sampled RssAnon | sampled RssFile (the executable's pages) |\n|---|---|---|---|---|\n")
 	for _, r := range results {
 		if !r.sys.dvcr {
