@@ -56,13 +56,6 @@ func ebEvaluate(by map[string]*ebResult, f ebFacts) []ibTarget {
 }
 
 func exportMarkdown(results []*ebResult, targets []ibTarget, f ebFacts) string {
-	list := func(xs []float64) string {
-		var s []string
-		for _, x := range xs {
-			s = append(s, fmt.Sprintf("%.0f", x))
-		}
-		return strings.Join(s, ", ")
-	}
 	secs := func(r *ebResult, f func(m ebMeasure) float64) string { return fmt.Sprintf("%.2f", r.median(f)) }
 	var b strings.Builder
 	b.WriteString("# Benchmark: `dvcr export`\n\n")
@@ -88,7 +81,7 @@ func exportMarkdown(results []*ebResult, targets []ibTarget, f ebFacts) string {
 			reported = secs(r, func(m ebMeasure) float64 { return m.reported })
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %s | ±%.0f%% | %s | %s | %s | %s |\n", r.sys.title,
-			secs(r, func(m ebMeasure) float64 { return m.wall.Seconds() }), ppMedian(r.mbps()), list(r.mbps()), 100*ppSpread(r.mbps())/2,
+			secs(r, func(m ebMeasure) float64 { return m.wall.Seconds() }), ppMedian(r.mbps()), runsList(r.mbps()), 100*ppSpread(r.mbps())/2,
 			reported, ibMib(r.maxOf(func(m ebMeasure) int64 { return m.rss() })),
 			secs(r, func(m ebMeasure) float64 { return m.cpu() }), secs(r, func(m ebMeasure) float64 { return m.serverCPU }))
 	}

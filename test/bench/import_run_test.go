@@ -7,9 +7,7 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -215,16 +213,7 @@ func ibMakeImages(t *testing.T, dir string, size int64) *ibImages {
 		}
 		img.size[name] = st.Size()
 	}
-	f, err := os.Open(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, f, make([]byte, ppIoBuf)); err != nil {
-		t.Fatal(err)
-	}
-	img.rawDigest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	img.rawDigest = "sha256:" + ebHashFile(t, raw)
 	return img
 }
 
