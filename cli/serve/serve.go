@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/kube"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/verify"
@@ -38,6 +40,7 @@ import (
 // Options are the flags of `dvcr serve`.
 type Options struct {
 	ConfigPath string
+	LogFormat  string
 }
 
 // Streams are the output streams of the command.
@@ -54,20 +57,35 @@ func NewCommand(streams Streams) *cobra.Command {
 		Short: "Run the registry, the garbage collection scheduler and the admin endpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := logging.ParseFormat(opts.LogFormat)
+			if err != nil {
+				return err
+			}
 			cfg, err := config.Load(opts.ConfigPath)
 			if err != nil {
 				return err
 			}
-			return Run(cmd.Context(), cfg, streams.Err)
+			return Run(cmd.Context(), cfg, NewLogger(streams.Err, format))
 		},
 	}
 	cmd.Flags().StringVar(&opts.ConfigPath, "config", "", "registry config.yml with a dvcr: section (default: embedded defaults, storage in ./data on 127.0.0.1:5000)")
+	cmd.Flags().StringVar(&opts.LogFormat, "log-format", string(logging.Text), `log format on stderr: text ("dvcr serve: <message> key=value...") or json`)
 	return cmd
+}
+
+// logPrefix starts the text log lines of dvcr serve.
+const logPrefix = "dvcr serve: "
+
+// NewLogger returns the logger of dvcr serve writing to w in format.
+func NewLogger(w io.Writer, format logging.Format) *slog.Logger {
+	return logging.New(w, format, logPrefix, nil)
 }
 
 // Run serves until ctx ends, then shuts down gracefully: requests in flight
 // (uploads included) get up to http.draintimeout (30s when unset) to finish.
-func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
+func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	// Until every part logs to logger: whole lines, unchanged in text.
+	log := logging.Writer(logger, logPrefix)
 	srv, err := registry.NewServer(ctx, cfg)
 	if err != nil {
 		return err

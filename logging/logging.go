@@ -1,0 +1,186 @@
+// Package logging builds the one *slog.Logger of a DVCR command: text lines
+// in the shape the commands have always written ("dvcr serve: <msg>", then
+// key=value attributes, if any) or JSON records ({"time","level","msg",...}),
+// chosen by the --log-format flag.
+package logging
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+)
+
+// Format is the value of --log-format.
+type Format string
+
+// The formats of --log-format.
+const (
+	Text Format = "text"
+	JSON Format = "json"
+)
+
+// ParseFormat checks a --log-format value.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case Text, JSON:
+		return f, nil
+	}
+	return "", fmt.Errorf("--log-format %q: want text or json", s)
+}
+
+// New returns a logger writing to w in format; prefix starts every text line
+// (e.g. "dvcr serve: "), JSON records have none. Records below level are
+// dropped (nil: Info).
+func New(w io.Writer, format Format, prefix string, level slog.Leveler) *slog.Logger {
+	if format == JSON {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	}
+	return slog.New(&textHandler{out: &lockedWriter{w: w}, prefix: prefix, level: level})
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// textHandler writes "<prefix><msg>[ key=value]...\n"; no time, no level,
+// as the lines were before slog.
+type textHandler struct {
+	out    *lockedWriter
+	prefix string
+	level  slog.Leveler
+	attrs  []byte // preformatted " key=value" of WithAttrs
+	group  string // "a.b." of WithGroup
+}
+
+func (h *textHandler) Enabled(_ context.Context, l slog.Level) bool {
+	min := slog.LevelInfo
+	if h.level != nil {
+		min = h.level.Level()
+	}
+	return l >= min
+}
+
+func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
+	var b bytes.Buffer
+	b.WriteString(h.prefix)
+	b.WriteString(r.Message)
+	b.Write(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		appendAttr(&b, h.group, a)
+		return true
+	})
+	b.WriteByte('\n')
+	_, err := h.out.Write(b.Bytes())
+	return err
+}
+
+func (h *textHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	if len(as) == 0 {
+		return h
+	}
+	c := *h
+	b := bytes.NewBuffer(append([]byte(nil), h.attrs...))
+	for _, a := range as {
+		appendAttr(b, h.group, a)
+	}
+	c.attrs = b.Bytes()
+	return &c
+}
+
+func (h *textHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	c := *h
+	c.group = h.group + name + "."
+	return &c
+}
+
+func appendAttr(b *bytes.Buffer, group string, a slog.Attr) {
+	a.Value = a.Value.Resolve()
+	if a.Equal(slog.Attr{}) {
+		return
+	}
+	if a.Value.Kind() == slog.KindGroup {
+		g := group
+		if a.Key != "" {
+			g += a.Key + "."
+		}
+		for _, ga := range a.Value.Group() {
+			appendAttr(b, g, ga)
+		}
+		return
+	}
+	b.WriteByte(' ')
+	b.WriteString(group)
+	b.WriteString(a.Key)
+	b.WriteByte('=')
+	var s string
+	switch a.Value.Kind() {
+	case slog.KindTime:
+		s = a.Value.Time().Format(time.RFC3339)
+	case slog.KindDuration:
+		s = a.Value.Duration().String()
+	default:
+		s = a.Value.String()
+	}
+	if needsQuote(s) {
+		s = strconv.Quote(s)
+	}
+	b.WriteString(s)
+}
+
+func needsQuote(s string) bool {
+	if s == "" {
+		return true
+	}
+	return strings.IndexFunc(s, func(r rune) bool {
+		return r == '=' || r == '"' || unicode.IsSpace(r) || !unicode.IsPrint(r)
+	}) >= 0
+}
+
+// Writer bridges code that still logs whole lines to an io.Writer: with the
+// text handler of New the lines go out unchanged; otherwise each line
+// becomes an Info record, its message the line without prefix.
+func Writer(l *slog.Logger, prefix string) io.Writer {
+	if h, ok := l.Handler().(*textHandler); ok {
+		return h.out
+	}
+	return &lineWriter{l: l, prefix: prefix}
+}
+
+type lineWriter struct {
+	mu     sync.Mutex
+	l      *slog.Logger
+	prefix string
+	buf    []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := string(w.buf[:i])
+		w.buf = w.buf[i+1:]
+		w.l.Info(strings.TrimPrefix(line, w.prefix))
+	}
+}
