@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,7 @@ import (
 	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/verify"
 )
@@ -35,8 +37,9 @@ var errLostLeadership = errors.New("lost the " + cluster.LeaderLease + " Lease: 
 // controller and starts leaderWork on the process that leads. It returns
 // the registry's handler (with the upload endpoint when provisioning is on)
 // and, for replicas, the elector the admin endpoint asks who leads.
-func startLeader(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, verifyMetrics *verify.Metrics, addr net.Addr, log io.Writer, errc chan<- error) (http.Handler, *cluster.Elector, error) {
-	rs, err := newReplicaSet(cfg, srv, collector, addr, log)
+func startLeader(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, verifyMetrics *verify.Metrics, addr net.Addr, logger *slog.Logger, errc chan<- error) (http.Handler, *cluster.Elector, error) {
+	log := logging.Writer(logger, logPrefix)
+	rs, err := newReplicaSet(cfg, srv, collector, addr, logger)
 	if err != nil {
 		return nil, nil, err
 	}

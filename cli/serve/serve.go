@@ -104,7 +104,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	errc := make(chan error, 4)
-	handler, elector, err := startLeader(ctx, cfg, srv, collector, verifyMetrics, ln.Addr(), log, errc)
+	handler, elector, err := startLeader(ctx, cfg, srv, collector, verifyMetrics, ln.Addr(), logger, errc)
 	if err != nil {
 		_ = ln.Close()
 		return err
