@@ -43,7 +43,7 @@ func startLeader(ctx context.Context, cfg *config.Config, srv *registry.Server, 
 	if err != nil {
 		return nil, nil, err
 	}
-	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, addr, rs, log, errc)
+	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, addr, rs, logger, errc)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/kube"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/provisioning"
 	"github.com/dvcr/dvcr/provisioning/upload"
 	"github.com/dvcr/dvcr/registry"
@@ -26,7 +28,8 @@ const uploadPrefix = "/upload/"
 // beside /v2/, and the function that runs the controller until its context
 // ends (the leader runs it: leader.go). With provisioning off it returns
 // the registry's handler and a no-op.
-func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, rs *replicaSet, log io.Writer, errc chan<- error) (http.Handler, func(context.Context), error) {
+func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, rs *replicaSet, logger *slog.Logger, errc chan<- error) (http.Handler, func(context.Context), error) {
+	log := logging.Writer(logger, logPrefix)
 	p := cfg.DVCR.Provisioning
 	if !p.Enabled {
 		return srv.Handler(), func(context.Context) {}, nil
@@ -36,7 +39,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		SpoolDir:   filepath.Join(work, "uploads"),
 		ReadOnly:   srv.Gate().ReadOnly,
 		RetryAfter: config.DefaultRetryAfter,
-		Log:        func(format string, args ...any) { fmt.Fprintf(log, "dvcr serve: upload: "+format+"\n", args...) },
+		Logger:     logger,
 	})
 	if err != nil {
 		return nil, nil, err
