@@ -64,6 +64,7 @@ type textHandler struct {
 	level  slog.Leveler
 	attrs  []byte // preformatted " key=value" of WithAttrs
 	group  string // "a.b." of WithGroup
+	stamp  bool   // the record's time (UTC, RFC 3339) and ": " after prefix
 }
 
 func (h *textHandler) Enabled(_ context.Context, l slog.Level) bool {
@@ -77,6 +78,11 @@ func (h *textHandler) Enabled(_ context.Context, l slog.Level) bool {
 func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 	var b bytes.Buffer
 	b.WriteString(h.prefix)
+	if h.stamp {
+		b.WriteByte(' ')
+		b.WriteString(r.Time.UTC().Format(time.RFC3339))
+		b.WriteString(": ")
+	}
 	b.WriteString(r.Message)
 	b.Write(h.attrs)
 	r.Attrs(func(a slog.Attr) bool {
@@ -151,6 +157,21 @@ func needsQuote(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {
 		return r == '=' || r == '"' || unicode.IsSpace(r) || !unicode.IsPrint(r)
 	}) >= 0
+}
+
+// Component returns l for a part of the command that names itself in its
+// text lines, as "dvcr <name>: <msg>" (stamped: "dvcr <name> <time>: <msg>")
+// instead of l's prefix; JSON records get the attribute component=<name>.
+func Component(l *slog.Logger, name string, stamped bool) *slog.Logger {
+	if h, ok := l.Handler().(*textHandler); ok {
+		c := *h
+		c.prefix, c.stamp = "dvcr "+name, stamped
+		if !stamped {
+			c.prefix += ": "
+		}
+		return slog.New(&c)
+	}
+	return l.With("component", name)
 }
 
 // Writer bridges code that still logs whole lines to an io.Writer: with the

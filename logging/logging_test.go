@@ -79,6 +79,31 @@ func TestLoggerFormats(t *testing.T) {
 	}
 }
 
+func TestComponent(t *testing.T) {
+	at := time.Date(2026, 12, 4, 22, 0, 0, 0, time.FixedZone("x", 3600))
+	for _, c := range []struct {
+		name    string
+		stamped bool
+		format  Format
+		want    string
+	}{
+		{"verify (metrics)", false, Text, "dvcr verify (metrics): the recorded results are readable again n=1\n"},
+		{"gc (schedule)", true, Text, "dvcr gc (schedule) 2026-12-04T21:00:00Z: the recorded results are readable again n=1\n"},
+		{"gc (schedule)", true, JSON, `{"time":"2026-12-04T22:00:00+01:00","level":"INFO","msg":"the recorded results are readable again","component":"gc (schedule)","n":1}` + "\n"},
+	} {
+		var out bytes.Buffer
+		l := Component(New(&out, c.format, "dvcr serve: ", nil), c.name, c.stamped)
+		r := slog.NewRecord(at, slog.LevelInfo, "the recorded results are readable again", 0)
+		r.AddAttrs(slog.Int("n", 1))
+		if err := l.Handler().Handle(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != c.want {
+			t.Errorf("%s %s: %q, want %q", c.format, c.name, out.String(), c.want)
+		}
+	}
+}
+
 func TestWriter(t *testing.T) {
 	for _, f := range []Format{Text, JSON} {
 		t.Run(string(f), func(t *testing.T) {

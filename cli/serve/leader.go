@@ -51,7 +51,7 @@ func startLeader(ctx context.Context, cfg *config.Config, srv *registry.Server, 
 	if err != nil {
 		return nil, nil, err
 	}
-	work := leaderWork(cfg, collector, verifyMetrics, runProvisioning, log, errc)
+	work := leaderWork(cfg, collector, verifyMetrics, runProvisioning, logger, errc)
 	if rs == nil {
 		// A single registry recovers before it takes requests.
 		recoverGC(ctx, collector, log)
@@ -121,9 +121,10 @@ func startLeading(ctx context.Context, elector *cluster.Elector, lead func(conte
 // leaderWork is what one process does for all, until ctx ends: scheduled
 // collections and verifications, and provisioning. The process that leads
 // does it (startLeader).
-func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *verify.Metrics, runProvisioning func(context.Context), log io.Writer, errc chan<- error) func(context.Context) {
+func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *verify.Metrics, runProvisioning func(context.Context), logger *slog.Logger, errc chan<- error) func(context.Context) {
+	log := logging.Writer(logger, logPrefix)
 	return func(ctx context.Context) {
-		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
+		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, logging.Component(logger, "gc (schedule)", true))
 		if err != nil {
 			errc <- err
 			return
