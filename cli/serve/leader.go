@@ -133,7 +133,8 @@ func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *veri
 			fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
 		}
 		verifier, err := verify.StartScheduler(ctx, cfg.DVCR.Verify.Schedule, verify.Scheduled{
-			Driver: collector.Driver, Metrics: verifyMetrics, Busy: collector.Running, Log: log,
+			Driver: collector.Driver, Metrics: verifyMetrics, Busy: collector.Running,
+			Logger: logging.Component(logger, "verify (schedule)", true),
 		})
 		if err != nil {
 			scheduler.Stop()

@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	verifyMetrics := followVerify(ctx, metrics.Registry, collector.Driver, log)
+	verifyMetrics := followVerify(ctx, metrics.Registry, collector.Driver, logger)
 	ln, err := listen(cfg)
 	if err != nil {
 		return err
@@ -268,15 +268,15 @@ func (w withoutRuntime) Gather() ([]*dto.MetricFamily, error) {
 // other processes (dvcr-cleaner verify, the leading replica). Storage that
 // does not answer delays the start by 5 s at most: the metrics then start
 // from zero and are restored once the results can be read.
-func followVerify(ctx context.Context, reg prometheus.Registerer, driver storagedriver.StorageDriver, log io.Writer) *verify.Metrics {
+func followVerify(ctx context.Context, reg prometheus.Registerer, driver storagedriver.StorageDriver, logger *slog.Logger) *verify.Metrics {
 	m := verify.NewMetrics(reg)
 	store := verify.NewResultStore(driver)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := m.Refresh(rctx, store); err != nil {
-		fmt.Fprintf(log, "dvcr serve: verify metrics not restored from the recorded results yet: %v\n", err)
+		logger.Warn("verify metrics not restored from the recorded results yet", "err", err)
 	}
-	go m.Follow(ctx, store, verify.RefreshEvery, log)
+	go m.Follow(ctx, store, verify.RefreshEvery, logging.Component(logger, "verify (metrics)", false))
 	return m
 }
 
