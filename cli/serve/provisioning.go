@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,7 +28,6 @@ const uploadPrefix = "/upload/"
 // ends (the leader runs it: leader.go). With provisioning off it returns
 // the registry's handler and a no-op.
 func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, rs *replicaSet, logger *slog.Logger, errc chan<- error) (http.Handler, func(context.Context), error) {
-	log := logging.Writer(logger, logPrefix)
 	p := cfg.DVCR.Provisioning
 	if !p.Enabled {
 		return srv.Handler(), func(context.Context) {}, nil
@@ -63,7 +61,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		ExternalURL:   p.Upload.ExternalURL,
 		UploadTimeout: p.Upload.Timeout,
 		TempDir:       tmp,
-		Log:           log,
+		Log:           logging.Writer(logger, logPrefix), // its logr sink writes lines
 	})
 	if err != nil {
 		return nil, nil, err
@@ -73,8 +71,8 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 			errc <- fmt.Errorf("provisioning: %w", err)
 		}
 	}
-	go sweepUploads(ctx, uploads, log)
-	fmt.Fprintf(log, "dvcr serve: provisioning ClusterVirtualImages and VirtualImages, %d imports at once, uploads at %s\n", p.Concurrency, uploadPrefix)
+	go sweepUploads(ctx, uploads, logger)
+	logger.Info("provisioning ClusterVirtualImages and VirtualImages", "concurrency", p.Concurrency, "uploads", uploadPrefix)
 	routed, err := newLeaderUploads(cfg, uploads, rs)
 	if err != nil {
 		return nil, nil, err
@@ -88,7 +86,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 // sweepUploads removes the spool files of uploads nobody waits for any more
 // (their resource was deleted while DVCR was down): first once the
 // controller has had time to register the tokens still waiting, then hourly.
-func sweepUploads(ctx context.Context, uploads *upload.Handler, log io.Writer) {
+func sweepUploads(ctx context.Context, uploads *upload.Handler, logger *slog.Logger) {
 	wait := 10 * time.Minute
 	for {
 		select {
@@ -97,9 +95,9 @@ func sweepUploads(ctx context.Context, uploads *upload.Handler, log io.Writer) {
 		case <-time.After(wait):
 		}
 		if n, err := uploads.Sweep(); err != nil {
-			fmt.Fprintf(log, "dvcr serve: upload: sweeping the spool: %v\n", err)
+			logger.Error("upload: sweeping the spool", "err", err)
 		} else if n > 0 {
-			fmt.Fprintf(log, "dvcr serve: upload: removed %d abandoned upload spool files\n", n)
+			logger.Info("upload: removed abandoned upload spool files", "files", n)
 		}
 		wait = time.Hour
 	}

@@ -84,8 +84,6 @@ func NewLogger(w io.Writer, format logging.Format) *slog.Logger {
 // Run serves until ctx ends, then shuts down gracefully: requests in flight
 // (uploads included) get up to http.draintimeout (30s when unset) to finish.
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	// Until every part logs to logger: whole lines, unchanged in text.
-	log := logging.Writer(logger, logPrefix)
 	srv, err := registry.NewServer(ctx, cfg)
 	if err != nil {
 		return err
@@ -111,14 +109,15 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- httpServer.Serve(ln) }()
-	fmt.Fprintf(log, "dvcr serve: registry listening on %s (config: %s)\n", ln.Addr(), cfg.Source)
+	// test/dvcrtest reads the address from this line and the debug one.
+	logger.Info(fmt.Sprintf("registry listening on %s (config: %s)", ln.Addr(), cfg.Source))
 
-	debugServer, err := startDebug(cfg, srv, metrics, log, errc)
+	debugServer, err := startDebug(cfg, srv, metrics, logger, errc)
 	if err != nil {
 		_ = httpServer.Close()
 		return err
 	}
-	adminServer, err := startAdmin(ctx, cfg, srv, collector, elector, log, errc)
+	adminServer, err := startAdmin(ctx, cfg, srv, collector, elector, logger, errc)
 	if err != nil {
 		_ = httpServer.Close()
 		return err
@@ -131,15 +130,15 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	return shutdown(cfg, log, httpServer, debugServer, adminServer)
+	return shutdown(cfg, logger, httpServer, debugServer, adminServer)
 }
 
-func shutdown(cfg *config.Config, log io.Writer, servers ...*http.Server) error {
+func shutdown(cfg *config.Config, logger *slog.Logger, servers ...*http.Server) error {
 	timeout := cfg.Registry.HTTP.DrainTimeout
 	if timeout <= 0 {
 		timeout = config.DefaultShutdownTimeout
 	}
-	fmt.Fprintf(log, "dvcr serve: shutting down, waiting up to %s for requests in flight\n", timeout)
+	logger.Info("shutting down, waiting for requests in flight", "timeout", timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
@@ -210,7 +209,7 @@ func tlsConfig(cfg *config.Config) (*tls.Config, error) {
 
 // startDebug serves http.debug.addr: /debug/health and, when enabled, the
 // Prometheus metrics of the registry and of DVCR.
-func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, log io.Writer, errc chan<- error) (*http.Server, error) {
+func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, logger *slog.Logger, errc chan<- error) (*http.Server, error) {
 	d := cfg.Registry.HTTP.Debug
 	if d.Addr == "" {
 		return nil, nil
@@ -242,7 +241,7 @@ func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, l
 	}
 	s := &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- s.Serve(ln) }()
-	fmt.Fprintf(log, "dvcr serve: debug endpoint listening on %s\n", ln.Addr())
+	logger.Info(fmt.Sprintf("debug endpoint listening on %s", ln.Addr()))
 	return s, nil
 }
 
@@ -281,7 +280,7 @@ func followVerify(ctx context.Context, reg prometheus.Registerer, driver storage
 }
 
 // startAdmin serves the admin endpoint on dvcr.adminSocket (mode 0600).
-func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, elector *cluster.Elector, log io.Writer, errc chan<- error) (*http.Server, error) {
+func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, elector *cluster.Elector, logger *slog.Logger, errc chan<- error) (*http.Server, error) {
 	ln, err := admin.Listen(cfg.DVCR.AdminSocket)
 	if err != nil {
 		return nil, err
@@ -289,7 +288,7 @@ func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, c
 	b := &backend{ctx: ctx, srv: srv, driver: collector.Driver, collector: collector, elector: elector, namespace: cfg.DVCR.Cluster.Namespace}
 	s := &http.Server{Handler: admin.Handler(b), ReadHeaderTimeout: time.Minute}
 	go func() { errc <- s.Serve(ln) }()
-	fmt.Fprintf(log, "dvcr serve: admin endpoint listening on %s\n", cfg.DVCR.AdminSocket)
+	logger.Info(fmt.Sprintf("admin endpoint listening on %s", cfg.DVCR.AdminSocket))
 	return s, nil
 }
 
