@@ -36,13 +36,22 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // New returns a logger writing to w in format; prefix starts every text line
-// (e.g. "dvcr serve: "), JSON records have none. Records below level are
-// dropped (nil: Info).
+// (e.g. "dvcr serve: "), JSON records have none. Durations are written as
+// "1.5s" in both. Records below level are dropped (nil: Info).
 func New(w io.Writer, format Format, prefix string, level slog.Leveler) *slog.Logger {
 	if format == JSON {
-		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: durationString}))
 	}
 	return slog.New(&textHandler{out: &lockedWriter{w: w}, prefix: prefix, level: level})
+}
+
+// durationString writes durations as in the text lines ("1.5s"), not as
+// nanoseconds.
+func durationString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 type lockedWriter struct {
