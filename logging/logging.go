@@ -182,35 +182,3 @@ func Component(l *slog.Logger, name string, stamped bool) *slog.Logger {
 	}
 	return l.With("component", name)
 }
-
-// Writer bridges code that still logs whole lines to an io.Writer: with the
-// text handler of New the lines go out unchanged; otherwise each line
-// becomes an Info record, its message the line without prefix.
-func Writer(l *slog.Logger, prefix string) io.Writer {
-	if h, ok := l.Handler().(*textHandler); ok {
-		return h.out
-	}
-	return &lineWriter{l: l, prefix: prefix}
-}
-
-type lineWriter struct {
-	mu     sync.Mutex
-	l      *slog.Logger
-	prefix string
-	buf    []byte
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := string(w.buf[:i])
-		w.buf = w.buf[i+1:]
-		w.l.Info(strings.TrimPrefix(line, w.prefix))
-	}
-}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"testing"
 	"time"
 )
@@ -101,36 +100,6 @@ func TestComponent(t *testing.T) {
 		if out.String() != c.want {
 			t.Errorf("%s %s: %q, want %q", c.format, c.name, out.String(), c.want)
 		}
-	}
-}
-
-func TestWriter(t *testing.T) {
-	for _, f := range []Format{Text, JSON} {
-		t.Run(string(f), func(t *testing.T) {
-			var out bytes.Buffer
-			w := Writer(New(&out, f, "dvcr serve: ", nil), "dvcr serve: ")
-			fmt.Fprintf(w, "dvcr serve: gc: serving anyway\n")
-			fmt.Fprintf(w, "dvcr gc (schedule) now: ")
-			fmt.Fprintf(w, "done\n")
-			got := out.String()
-			if f == Text {
-				if want := "dvcr serve: gc: serving anyway\ndvcr gc (schedule) now: done\n"; got != want {
-					t.Errorf("%q, want %q", got, want)
-				}
-				return
-			}
-			lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
-			want := []string{"gc: serving anyway", "dvcr gc (schedule) now: done"}
-			if len(lines) != len(want) {
-				t.Fatalf("%q: want %d records", got, len(want))
-			}
-			for i, line := range lines {
-				var rec map[string]any
-				if err := json.Unmarshal([]byte(line), &rec); err != nil || rec["msg"] != want[i] {
-					t.Errorf("record %q (%v): want msg %q", line, err, want[i])
-				}
-			}
-		})
 	}
 }
 

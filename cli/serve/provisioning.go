@@ -13,7 +13,6 @@ import (
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/kube"
-	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/provisioning"
 	"github.com/dvcr/dvcr/provisioning/upload"
 	"github.com/dvcr/dvcr/registry"
@@ -61,7 +60,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		ExternalURL:   p.Upload.ExternalURL,
 		UploadTimeout: p.Upload.Timeout,
 		TempDir:       tmp,
-		Log:           logging.Writer(logger, logPrefix), // its logr sink writes lines
+		Logger:        logger,
 	})
 	if err != nil {
 		return nil, nil, err
