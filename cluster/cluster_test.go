@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestReplicaFences(t *testing.T) {
 	r := NewReplica(&Replica{
 		Settings: Settings{Namespace: "ns", Name: "r1", LeaseDuration: 300 * time.Millisecond, RenewDeadline: 200 * time.Millisecond},
 		Leases:   client.CoordinationV1().Leases("ns"), Gate: gate, ResetCaches: func() error { return nil },
-		DrainTimeout: time.Second, Log: func(string, ...any) {},
+		DrainTimeout: time.Second, Logger: slog.New(slog.DiscardHandler),
 	})
 	if !gate.ReadOnly() {
 		t.Fatal("a replica takes writes before its first contact")
@@ -131,7 +132,7 @@ func TestReplicaFollowsWindow(t *testing.T) {
 	gate := registry.NewGate(time.Second)
 	resets := 0
 	r := NewReplica(&Replica{
-		Settings: settings, Leases: leases, Gate: gate, DrainTimeout: time.Second, Log: func(string, ...any) {},
+		Settings: settings, Leases: leases, Gate: gate, DrainTimeout: time.Second, Logger: slog.New(slog.DiscardHandler),
 		ResetCaches: func() error { resets++; return nil },
 	})
 	drained := make(chan string, 1)

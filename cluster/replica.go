@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -29,7 +30,8 @@ type Replica struct {
 	Gate         Gate
 	ResetCaches  func() error
 	DrainTimeout time.Duration
-	Log          func(format string, args ...any)
+	// Logger gets one record per change of contact or GC window.
+	Logger *slog.Logger
 	// Address is the URL the other replicas reach this one at (uploads
 	// are forwarded to the leader), published in the Lease.
 	Address string
@@ -48,6 +50,9 @@ type Replica struct {
 // NewReplica closes the gate at once: a replica takes writes only after it
 // has renewed its Lease and read the GC state (Run).
 func NewReplica(r *Replica) *Replica {
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
 	r.fence = r.Gate.Close("joining the replicas: renewing this replica's Lease and reading the GC state")
 	return r
 }
@@ -95,7 +100,7 @@ func (r *Replica) beat(ctx context.Context, drained chan<- string) {
 	if err != nil {
 		if msg := err.Error(); msg != r.problem && ctx.Err() == nil {
 			r.problem = msg
-			r.Log("cluster: %v", err)
+			r.Logger.Warn("cluster: " + msg)
 		}
 		return
 	}
@@ -106,7 +111,7 @@ func (r *Replica) beat(ctx context.Context, drained chan<- string) {
 	if r.fence != nil {
 		r.fence.Release()
 		r.fence = nil
-		r.Log("cluster: replica %s in contact with the API server (Lease %s%s renewed)", r.Name, ReplicaPrefix, r.Name)
+		r.Logger.Info("cluster: replica in contact with the API server (Lease renewed)", "replica", r.Name, "lease", ReplicaPrefix+r.Name)
 	}
 }
 
@@ -123,7 +128,7 @@ func (r *Replica) readWindow(ctx context.Context) (string, error) {
 	run := lease.Annotations[AnnotationWindow]
 	if run != "" && r.expired(lease, time.Now()) {
 		if run != r.window || r.windowHold != nil {
-			r.Log("cluster: the GC window of run %s was abandoned (Lease %s expired); taking writes again", run, GCLease)
+			r.Logger.Warn("cluster: the GC window was abandoned (Lease expired); taking writes again", "run", run, "lease", GCLease)
 		}
 		return "", nil
 	}
@@ -141,10 +146,10 @@ func (r *Replica) follow(ctx context.Context, window string, drained chan<- stri
 			r.windowHold = r.Gate.Close("garbage collection in progress on another replica (run " + window + ")")
 		}
 		r.window, r.ack = window, ""
-		r.Log("cluster: GC window %s: refusing writes, waiting for writes in flight", window)
+		r.Logger.Info("cluster: GC window: refusing writes, waiting for writes in flight", "run", window)
 		go func() {
 			if err := r.Gate.Drain(ctx, r.DrainTimeout); err != nil {
-				r.Log("cluster: GC window %s: not acknowledged: %v", window, err)
+				r.Logger.Warn("cluster: GC window: not acknowledged", "run", window, "err", err)
 				return
 			}
 			select {
@@ -154,12 +159,12 @@ func (r *Replica) follow(ctx context.Context, window string, drained chan<- stri
 		}()
 	default:
 		if err := r.ResetCaches(); err != nil {
-			r.Log("cluster: GC window %s ended but the caches could not be dropped; staying read-only: %v", r.window, err)
+			r.Logger.Error("cluster: GC window ended but the caches could not be dropped; staying read-only", "run", r.window, "err", err)
 			return
 		}
 		r.windowHold.Release()
 		r.windowHold, r.window, r.ack = nil, "", ""
-		r.Log("cluster: GC window ended: caches dropped, taking writes again")
+		r.Logger.Info("cluster: GC window ended: caches dropped, taking writes again")
 	}
 }
 
@@ -172,5 +177,5 @@ func (r *Replica) fenceIfStale() {
 		return
 	}
 	r.fence = r.Gate.Close(fmt.Sprintf("no contact with the Kubernetes API server for %s: this replica cannot renew its Lease or read the GC state", r.RenewDeadline))
-	r.Log("cluster: no contact with the API server for %s: refusing writes until it is back", r.RenewDeadline)
+	r.Logger.Warn("cluster: no contact with the API server: refusing writes until it is back", "for", r.RenewDeadline)
 }

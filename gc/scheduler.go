@@ -3,9 +3,8 @@ package gc
 import (
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/robfig/cron/v3"
 )
@@ -17,13 +16,13 @@ type Scheduler struct {
 }
 
 // StartScheduler starts scheduled runs; an empty schedule returns nil (off).
-// Runs log their progress to log.
-func StartScheduler(ctx context.Context, schedule string, c *Collector, log io.Writer) (*Scheduler, error) {
+// Runs log their progress to logger, one record per line of progress.
+func StartScheduler(ctx context.Context, schedule string, c *Collector, logger *slog.Logger) (*Scheduler, error) {
 	if strings.TrimSpace(schedule) == "" {
 		return nil, nil
 	}
 	sched := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
-	_, err := sched.AddFunc(schedule, func() { runScheduled(ctx, c, log) })
+	_, err := sched.AddFunc(schedule, func() { runScheduled(ctx, c, logger) })
 	if err != nil {
 		return nil, fmt.Errorf("dvcr.gc.schedule %q: %w", schedule, err)
 	}
@@ -31,12 +30,10 @@ func StartScheduler(ctx context.Context, schedule string, c *Collector, log io.W
 	return &Scheduler{cron: sched}, nil
 }
 
-func runScheduled(ctx context.Context, c *Collector, log io.Writer) {
-	prefix := func(s string) {
-		fmt.Fprintf(log, "dvcr gc (schedule) %s: %s\n", time.Now().UTC().Format(time.RFC3339), s)
-	}
-	if _, err := c.Run(ctx, "schedule", prefix); err != nil {
-		prefix("run failed: " + err.Error())
+func runScheduled(ctx context.Context, c *Collector, logger *slog.Logger) {
+	progress := func(s string) { logger.Info(s) }
+	if _, err := c.Run(ctx, "schedule", progress); err != nil {
+		logger.Error("run failed: " + err.Error())
 	}
 }
 

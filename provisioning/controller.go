@@ -18,7 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -54,8 +54,8 @@ type Options struct {
 	InClusterURL  string // base URL of /upload inside the cluster
 	ExternalURL   string // base URL of /upload through the Ingress; may be empty
 	UploadTimeout time.Duration
-	TempDir       string // spool of sources of unknown length
-	Log           io.Writer
+	TempDir       string       // spool of sources of unknown length
+	Logger        *slog.Logger // controller-runtime's errors; nil: none
 	// StatusInterval spaces progress writes of a running import (default 2s).
 	StatusInterval time.Duration
 }
@@ -83,7 +83,7 @@ func New(opts Options) (*Controller, error) {
 	if opts.StatusInterval <= 0 {
 		opts.StatusInterval = 2 * time.Second
 	}
-	log := newLogger(opts.Log)
+	log := newLogger(opts.Logger)
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err

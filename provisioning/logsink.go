@@ -1,42 +1,47 @@
 package provisioning
 
 import (
-	"fmt"
-	"io"
-	"strings"
+	"context"
+	"log/slog"
 
 	"github.com/go-logr/logr"
 )
 
-// errorSink is the controller's logr sink: controller-runtime's errors go to
-// the server's log as plain lines; its informational chatter (workers
-// starting and stopping) does not.
-type errorSink struct {
-	w      io.Writer
-	name   string
-	values []any
-}
-
-func newLogger(w io.Writer) logr.Logger {
-	if w == nil {
+// newLogger is the controller's logr.Logger: controller-runtime's errors go
+// to logger as "provisioning: <msg>" records, the error and the key/values
+// as attributes; its informational chatter (workers starting and stopping)
+// does not.
+func newLogger(logger *slog.Logger) logr.Logger {
+	if logger == nil {
 		return logr.Discard()
 	}
-	return logr.New(&errorSink{w: w})
+	return logr.FromSlogHandler(errorsOnly{logger.Handler()})
 }
 
-func (s *errorSink) Init(logr.RuntimeInfo)    {}
-func (s *errorSink) Enabled(int) bool         { return false }
-func (s *errorSink) Info(int, string, ...any) {}
-func (s *errorSink) WithName(name string) logr.LogSink {
-	c := *s
-	c.name = strings.TrimPrefix(s.name+"."+name, ".")
-	return &c
+// errorsOnly passes on the records of level Error and above, their message
+// prefixed "provisioning: ".
+type errorsOnly struct{ h slog.Handler }
+
+func (e errorsOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError && e.h.Enabled(ctx, l)
 }
-func (s *errorSink) WithValues(kv ...any) logr.LogSink {
-	c := *s
-	c.values = append(append([]any{}, s.values...), kv...)
-	return &c
+
+func (e errorsOnly) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError {
+		return nil
+	}
+	c := slog.NewRecord(r.Time, r.Level, "provisioning: "+r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		c.AddAttrs(a)
+		return true
+	})
+	return e.h.Handle(ctx, c)
 }
-func (s *errorSink) Error(err error, msg string, kv ...any) {
-	fmt.Fprintf(s.w, "dvcr serve: provisioning: %s: %v %v\n", msg, err, append(append([]any{}, s.values...), kv...))
+
+func (e errorsOnly) WithAttrs(as []slog.Attr) slog.Handler {
+	return errorsOnly{e.h.WithAttrs(as)}
+}
+
+func (e errorsOnly) WithGroup(name string) slog.Handler {
+	return errorsOnly{e.h.WithGroup(name)}
 }

@@ -2,8 +2,7 @@ package verify
 
 import (
 	"context"
-	"fmt"
-	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -153,7 +152,7 @@ func (m *Metrics) isLocal(key string) bool {
 // Follow refreshes the metrics every interval until ctx ends. A failing
 // read is logged once, and once more when reads work again, not at every
 // interval.
-func (m *Metrics) Follow(ctx context.Context, store *ResultStore, interval time.Duration, log io.Writer) {
+func (m *Metrics) Follow(ctx context.Context, store *ResultStore, interval time.Duration, logger *slog.Logger) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	failing := false
@@ -168,9 +167,9 @@ func (m *Metrics) Follow(ctx context.Context, store *ResultStore, interval time.
 		cancel()
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
-			fmt.Fprintf(log, "dvcr verify (metrics): reading the recorded results: %v; the metrics keep their last values\n", err)
+			logger.Warn("reading the recorded results; the metrics keep their last values", "err", err)
 		case err == nil && failing:
-			fmt.Fprintln(log, "dvcr verify (metrics): the recorded results are readable again")
+			logger.Info("the recorded results are readable again")
 		}
 		failing = err != nil
 	}

@@ -3,9 +3,8 @@ package verify
 import (
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"strings"
-	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/robfig/cron/v3"
@@ -18,7 +17,8 @@ type Scheduled struct {
 	// Busy, when set and true, skips the run that comes due: the garbage
 	// collector deleting blobs meanwhile would be reported as missing.
 	Busy func() bool
-	Log  io.Writer
+	// Logger gets one record per run, one per problem found.
+	Logger *slog.Logger
 }
 
 // Scheduler triggers runs on dvcr.verify.schedule. A run that comes due
@@ -49,27 +49,28 @@ func (s *Scheduler) Stop() {
 }
 
 func (s Scheduled) run(ctx context.Context) {
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(s.Log, "dvcr verify (schedule) %s: %s\n", time.Now().UTC().Format(time.RFC3339), fmt.Sprintf(format, args...))
+	logger := s.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	if s.Busy != nil && s.Busy() {
-		logf("skipped: a garbage collection run is in progress")
+		logger.Info("skipped: a garbage collection run is in progress")
 		return
 	}
 	res, err := Run(ctx, s.Driver, Options{Trigger: "schedule"})
 	s.Metrics.Observe(res)
 	if rerr := NewResultStore(s.Driver).Add(ctx, *res); rerr != nil {
-		logf("recording the result: %v", rerr)
+		logger.Error("recording the result", "err", rerr)
 	}
 	if err != nil {
-		logf("run failed: %v", err)
+		logger.Error("run failed", "err", err)
 		return
 	}
-	logf("%s: %d blobs checked, %d bytes read, %d images, %d with problems",
-		res.Result, res.BlobsChecked, res.BytesRead, len(res.Images), res.ImagesWithProblems())
+	logger.Info(fmt.Sprintf("%s: %d blobs checked, %d bytes read, %d images, %d with problems",
+		res.Result, res.BlobsChecked, res.BytesRead, len(res.Images), res.ImagesWithProblems()))
 	for _, img := range res.Images {
 		for _, p := range img.Problems {
-			logf("%s:%s: %s %s: %s", img.Repository, img.Tag, p.Problem, p.Blob, p.Detail)
+			logger.Warn(fmt.Sprintf("%s:%s: %s %s: %s", img.Repository, img.Tag, p.Problem, p.Blob, p.Detail))
 		}
 	}
 }

@@ -3,7 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
 	"os"
 
@@ -23,14 +23,14 @@ type replicaSet struct {
 	replica  *cluster.Replica
 	elector  *cluster.Elector
 	leases   coordclient.LeaseInterface
-	log      func(format string, args ...any)
+	logger   *slog.Logger
 }
 
 // newReplicaSet joins the replicas: the gate stays closed until this
 // replica has renewed its Lease and read the GC state, and the collector
 // opens its windows on every replica. It returns nil when cluster mode is
 // off. start runs it.
-func newReplicaSet(cfg *config.Config, srv *registry.Server, collector *gc.Collector, addr net.Addr, log io.Writer) (*replicaSet, error) {
+func newReplicaSet(cfg *config.Config, srv *registry.Server, collector *gc.Collector, addr net.Addr, logger *slog.Logger) (*replicaSet, error) {
 	c := cfg.DVCR.Cluster
 	if !c.Enabled {
 		return nil, nil
@@ -53,11 +53,11 @@ func newReplicaSet(cfg *config.Config, srv *registry.Server, collector *gc.Colle
 	rs := &replicaSet{
 		settings: s,
 		leases:   client.CoordinationV1().Leases(c.Namespace),
-		log:      func(format string, args ...any) { fmt.Fprintf(log, "dvcr serve: "+format+"\n", args...) },
+		logger:   logger,
 	}
 	rs.replica = cluster.NewReplica(&cluster.Replica{
 		Settings: s, Leases: rs.leases, Gate: srv.Gate(), ResetCaches: srv.ResetCaches,
-		DrainTimeout: cfg.DVCR.GC.DrainTimeout, Log: rs.log, Address: advertisedURL(cfg, addr),
+		DrainTimeout: cfg.DVCR.GC.DrainTimeout, Logger: logger, Address: advertisedURL(cfg, addr),
 	})
 	// The wait for acknowledgments leaves each replica its drain timeout,
 	// and a replica that died its Lease's expiry and margin.
@@ -71,8 +71,8 @@ func newReplicaSet(cfg *config.Config, srv *registry.Server, collector *gc.Colle
 // campaign for dvcr-leader is startLeading's (leader.go).
 func (rs *replicaSet) start(ctx context.Context) {
 	go rs.replica.Run(ctx)
-	rs.log("replica %s: Leases in namespace %s (duration %s, renew deadline %s), address %s",
-		rs.settings.Name, rs.settings.Namespace, rs.settings.LeaseDuration, rs.settings.RenewDeadline, rs.replica.Address)
+	rs.logger.Info("replica: Leases", "replica", rs.settings.Name, "namespace", rs.settings.Namespace,
+		"duration", rs.settings.LeaseDuration, "renewDeadline", rs.settings.RenewDeadline, "address", rs.replica.Address)
 }
 
 // advertisedURL is where the other replicas reach this one: $POD_IP (the

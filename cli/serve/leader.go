@@ -12,7 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +22,7 @@ import (
 	"github.com/dvcr/dvcr/cluster"
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/verify"
 )
@@ -35,12 +36,12 @@ var errLostLeadership = errors.New("lost the " + cluster.LeaderLease + " Lease: 
 // controller and starts leaderWork on the process that leads. It returns
 // the registry's handler (with the upload endpoint when provisioning is on)
 // and, for replicas, the elector the admin endpoint asks who leads.
-func startLeader(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, verifyMetrics *verify.Metrics, addr net.Addr, log io.Writer, errc chan<- error) (http.Handler, *cluster.Elector, error) {
-	rs, err := newReplicaSet(cfg, srv, collector, addr, log)
+func startLeader(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, verifyMetrics *verify.Metrics, addr net.Addr, logger *slog.Logger, errc chan<- error) (http.Handler, *cluster.Elector, error) {
+	rs, err := newReplicaSet(cfg, srv, collector, addr, logger)
 	if err != nil {
 		return nil, nil, err
 	}
-	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, addr, rs, log, errc)
+	handler, runProvisioning, err := startProvisioning(ctx, cfg, srv, addr, rs, logger, errc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,10 +49,10 @@ func startLeader(ctx context.Context, cfg *config.Config, srv *registry.Server, 
 	if err != nil {
 		return nil, nil, err
 	}
-	work := leaderWork(cfg, collector, verifyMetrics, runProvisioning, log, errc)
+	work := leaderWork(cfg, collector, verifyMetrics, runProvisioning, logger, errc)
 	if rs == nil {
 		// A single registry recovers before it takes requests.
-		recoverGC(ctx, collector, log)
+		recoverGC(ctx, collector, logger)
 		startLeading(ctx, elector, work, errc)
 		return handler, nil, nil
 	}
@@ -59,7 +60,7 @@ func startLeader(ctx context.Context, cfg *config.Config, srv *registry.Server, 
 	startLeading(ctx, elector, func(ctx context.Context) {
 		// The replica that takes the lead first finishes what an
 		// interrupted collection left.
-		recoverGC(ctx, collector, log)
+		recoverGC(ctx, collector, logger)
 		work(ctx)
 	}, errc)
 	return handler, elector, nil
@@ -118,18 +119,19 @@ func startLeading(ctx context.Context, elector *cluster.Elector, lead func(conte
 // leaderWork is what one process does for all, until ctx ends: scheduled
 // collections and verifications, and provisioning. The process that leads
 // does it (startLeader).
-func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *verify.Metrics, runProvisioning func(context.Context), log io.Writer, errc chan<- error) func(context.Context) {
+func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *verify.Metrics, runProvisioning func(context.Context), logger *slog.Logger, errc chan<- error) func(context.Context) {
 	return func(ctx context.Context) {
-		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, log)
+		scheduler, err := gc.StartScheduler(ctx, cfg.DVCR.GC.Schedule, collector, logging.Component(logger, "gc (schedule)", true))
 		if err != nil {
 			errc <- err
 			return
 		}
 		if cfg.DVCR.GC.Schedule != "" {
-			fmt.Fprintf(log, "dvcr serve: garbage collection scheduled %q\n", cfg.DVCR.GC.Schedule)
+			logger.Info("garbage collection scheduled", "schedule", cfg.DVCR.GC.Schedule)
 		}
 		verifier, err := verify.StartScheduler(ctx, cfg.DVCR.Verify.Schedule, verify.Scheduled{
-			Driver: collector.Driver, Metrics: verifyMetrics, Busy: collector.Running, Log: log,
+			Driver: collector.Driver, Metrics: verifyMetrics, Busy: collector.Running,
+			Logger: logging.Component(logger, "verify (schedule)", true),
 		})
 		if err != nil {
 			scheduler.Stop()
@@ -137,7 +139,7 @@ func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *veri
 			return
 		}
 		if cfg.DVCR.Verify.Schedule != "" {
-			fmt.Fprintf(log, "dvcr serve: storage verification scheduled %q\n", cfg.DVCR.Verify.Schedule)
+			logger.Info("storage verification scheduled", "schedule", cfg.DVCR.Verify.Schedule)
 		}
 		go runProvisioning(ctx)
 		<-ctx.Done()
@@ -150,16 +152,16 @@ func leaderWork(cfg *config.Config, collector *gc.Collector, verifyMetrics *veri
 // did not survive left, before the registry takes requests; the space of
 // what it had detached is freed in the background. A failure is reported,
 // not fatal: the images must be served.
-func recoverGC(ctx context.Context, collector *gc.Collector, log io.Writer) {
-	report := func(line string) { fmt.Fprintln(log, "dvcr serve: gc:", line) }
+func recoverGC(ctx context.Context, collector *gc.Collector, logger *slog.Logger) {
+	report := func(line string) { logger.Info("gc: " + line) }
 	if err := collector.Recover(ctx, report); err != nil {
 		// Serving the images matters more: what recovery did not finish
 		// is harmless (unreferenced leftovers) and retried at next start.
-		report("recovering from an interrupted run failed, serving anyway: " + err.Error())
+		logger.Error("gc: recovering from an interrupted run failed, serving anyway", "err", err)
 	}
 	go func() {
 		if _, err := collector.FreeLeftovers(ctx, report); err != nil {
-			report("freeing what an interrupted run left: " + err.Error())
+			logger.Error("gc: freeing what an interrupted run left", "err", err)
 		}
 	}()
 }

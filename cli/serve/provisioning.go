@@ -3,7 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -26,7 +26,7 @@ const uploadPrefix = "/upload/"
 // beside /v2/, and the function that runs the controller until its context
 // ends (the leader runs it: leader.go). With provisioning off it returns
 // the registry's handler and a no-op.
-func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, rs *replicaSet, log io.Writer, errc chan<- error) (http.Handler, func(context.Context), error) {
+func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Server, addr net.Addr, rs *replicaSet, logger *slog.Logger, errc chan<- error) (http.Handler, func(context.Context), error) {
 	p := cfg.DVCR.Provisioning
 	if !p.Enabled {
 		return srv.Handler(), func(context.Context) {}, nil
@@ -36,7 +36,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		SpoolDir:   filepath.Join(work, "uploads"),
 		ReadOnly:   srv.Gate().ReadOnly,
 		RetryAfter: config.DefaultRetryAfter,
-		Log:        func(format string, args ...any) { fmt.Fprintf(log, "dvcr serve: upload: "+format+"\n", args...) },
+		Logger:     logger,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -60,7 +60,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 		ExternalURL:   p.Upload.ExternalURL,
 		UploadTimeout: p.Upload.Timeout,
 		TempDir:       tmp,
-		Log:           log,
+		Logger:        logger,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -70,8 +70,8 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 			errc <- fmt.Errorf("provisioning: %w", err)
 		}
 	}
-	go sweepUploads(ctx, uploads, log)
-	fmt.Fprintf(log, "dvcr serve: provisioning ClusterVirtualImages and VirtualImages, %d imports at once, uploads at %s\n", p.Concurrency, uploadPrefix)
+	go sweepUploads(ctx, uploads, logger)
+	logger.Info("provisioning ClusterVirtualImages and VirtualImages", "concurrency", p.Concurrency, "uploads", uploadPrefix)
 	routed, err := newLeaderUploads(cfg, uploads, rs)
 	if err != nil {
 		return nil, nil, err
@@ -85,7 +85,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 // sweepUploads removes the spool files of uploads nobody waits for any more
 // (their resource was deleted while DVCR was down): first once the
 // controller has had time to register the tokens still waiting, then hourly.
-func sweepUploads(ctx context.Context, uploads *upload.Handler, log io.Writer) {
+func sweepUploads(ctx context.Context, uploads *upload.Handler, logger *slog.Logger) {
 	wait := 10 * time.Minute
 	for {
 		select {
@@ -94,9 +94,9 @@ func sweepUploads(ctx context.Context, uploads *upload.Handler, log io.Writer) {
 		case <-time.After(wait):
 		}
 		if n, err := uploads.Sweep(); err != nil {
-			fmt.Fprintf(log, "dvcr serve: upload: sweeping the spool: %v\n", err)
+			logger.Error("upload: sweeping the spool", "err", err)
 		} else if n > 0 {
-			fmt.Fprintf(log, "dvcr serve: upload: removed %d abandoned upload spool files\n", n)
+			logger.Info("upload: removed abandoned upload spool files", "files", n)
 		}
 		wait = time.Hour
 	}

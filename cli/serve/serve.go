@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,11 +19,13 @@ import (
 	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/dvcr/dvcr/admin"
@@ -30,6 +33,7 @@ import (
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/gc"
 	"github.com/dvcr/dvcr/kube"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/registry"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/verify"
@@ -38,6 +42,7 @@ import (
 // Options are the flags of `dvcr serve`.
 type Options struct {
 	ConfigPath string
+	LogFormat  string
 }
 
 // Streams are the output streams of the command.
@@ -54,20 +59,36 @@ func NewCommand(streams Streams) *cobra.Command {
 		Short: "Run the registry, the garbage collection scheduler and the admin endpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			format, err := logging.ParseFormat(opts.LogFormat)
+			if err != nil {
+				return err
+			}
 			cfg, err := config.Load(opts.ConfigPath)
 			if err != nil {
 				return err
 			}
-			return Run(cmd.Context(), cfg, streams.Err)
+			return Run(cmd.Context(), cfg, NewLogger(streams.Err, format))
 		},
 	}
 	cmd.Flags().StringVar(&opts.ConfigPath, "config", "", "registry config.yml with a dvcr: section (default: embedded defaults, storage in ./data on 127.0.0.1:5000)")
+	cmd.Flags().StringVar(&opts.LogFormat, "log-format", string(logging.Text), `log format on stderr: text ("dvcr serve: <message> key=value...") or json`)
 	return cmd
+}
+
+// logPrefix starts the text log lines of dvcr serve.
+const logPrefix = "dvcr serve: "
+
+// NewLogger returns the logger of dvcr serve writing to w in format.
+func NewLogger(w io.Writer, format logging.Format) *slog.Logger {
+	return logging.New(w, format, logPrefix, nil)
 }
 
 // Run serves until ctx ends, then shuts down gracefully: requests in flight
 // (uploads included) get up to http.draintimeout (30s when unset) to finish.
-func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
+func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	// client-go (leader election, watches) logs through klog: the same
+	// lines, not klog's own header format.
+	klog.SetLogger(logr.FromSlogHandler(logger.Handler()))
 	srv, err := registry.NewServer(ctx, cfg)
 	if err != nil {
 		return err
@@ -80,27 +101,28 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	verifyMetrics := followVerify(ctx, metrics.Registry, collector.Driver, log)
+	verifyMetrics := followVerify(ctx, metrics.Registry, collector.Driver, logger)
 	ln, err := listen(cfg)
 	if err != nil {
 		return err
 	}
 	errc := make(chan error, 4)
-	handler, elector, err := startLeader(ctx, cfg, srv, collector, verifyMetrics, ln.Addr(), log, errc)
+	handler, elector, err := startLeader(ctx, cfg, srv, collector, verifyMetrics, ln.Addr(), logger, errc)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
 	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- httpServer.Serve(ln) }()
-	fmt.Fprintf(log, "dvcr serve: registry listening on %s (config: %s)\n", ln.Addr(), cfg.Source)
+	// test/dvcrtest reads the address from this line and the debug one.
+	logger.Info(fmt.Sprintf("registry listening on %s (config: %s)", ln.Addr(), cfg.Source))
 
-	debugServer, err := startDebug(cfg, srv, metrics, log, errc)
+	debugServer, err := startDebug(cfg, srv, metrics, logger, errc)
 	if err != nil {
 		_ = httpServer.Close()
 		return err
 	}
-	adminServer, err := startAdmin(ctx, cfg, srv, collector, elector, log, errc)
+	adminServer, err := startAdmin(ctx, cfg, srv, collector, elector, logger, errc)
 	if err != nil {
 		_ = httpServer.Close()
 		return err
@@ -113,15 +135,15 @@ func Run(ctx context.Context, cfg *config.Config, log io.Writer) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	return shutdown(cfg, log, httpServer, debugServer, adminServer)
+	return shutdown(cfg, logger, httpServer, debugServer, adminServer)
 }
 
-func shutdown(cfg *config.Config, log io.Writer, servers ...*http.Server) error {
+func shutdown(cfg *config.Config, logger *slog.Logger, servers ...*http.Server) error {
 	timeout := cfg.Registry.HTTP.DrainTimeout
 	if timeout <= 0 {
 		timeout = config.DefaultShutdownTimeout
 	}
-	fmt.Fprintf(log, "dvcr serve: shutting down, waiting up to %s for requests in flight\n", timeout)
+	logger.Info("shutting down, waiting for requests in flight", "timeout", timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
@@ -192,7 +214,7 @@ func tlsConfig(cfg *config.Config) (*tls.Config, error) {
 
 // startDebug serves http.debug.addr: /debug/health and, when enabled, the
 // Prometheus metrics of the registry and of DVCR.
-func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, log io.Writer, errc chan<- error) (*http.Server, error) {
+func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, logger *slog.Logger, errc chan<- error) (*http.Server, error) {
 	d := cfg.Registry.HTTP.Debug
 	if d.Addr == "" {
 		return nil, nil
@@ -224,7 +246,7 @@ func startDebug(cfg *config.Config, srv *registry.Server, metrics *gc.Metrics, l
 	}
 	s := &http.Server{Handler: mux, ReadHeaderTimeout: time.Minute}
 	go func() { errc <- s.Serve(ln) }()
-	fmt.Fprintf(log, "dvcr serve: debug endpoint listening on %s\n", ln.Addr())
+	logger.Info(fmt.Sprintf("debug endpoint listening on %s", ln.Addr()))
 	return s, nil
 }
 
@@ -250,20 +272,20 @@ func (w withoutRuntime) Gather() ([]*dto.MetricFamily, error) {
 // other processes (dvcr-cleaner verify, the leading replica). Storage that
 // does not answer delays the start by 5 s at most: the metrics then start
 // from zero and are restored once the results can be read.
-func followVerify(ctx context.Context, reg prometheus.Registerer, driver storagedriver.StorageDriver, log io.Writer) *verify.Metrics {
+func followVerify(ctx context.Context, reg prometheus.Registerer, driver storagedriver.StorageDriver, logger *slog.Logger) *verify.Metrics {
 	m := verify.NewMetrics(reg)
 	store := verify.NewResultStore(driver)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := m.Refresh(rctx, store); err != nil {
-		fmt.Fprintf(log, "dvcr serve: verify metrics not restored from the recorded results yet: %v\n", err)
+		logger.Warn("verify metrics not restored from the recorded results yet", "err", err)
 	}
-	go m.Follow(ctx, store, verify.RefreshEvery, log)
+	go m.Follow(ctx, store, verify.RefreshEvery, logging.Component(logger, "verify (metrics)", false))
 	return m
 }
 
 // startAdmin serves the admin endpoint on dvcr.adminSocket (mode 0600).
-func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, elector *cluster.Elector, log io.Writer, errc chan<- error) (*http.Server, error) {
+func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, collector *gc.Collector, elector *cluster.Elector, logger *slog.Logger, errc chan<- error) (*http.Server, error) {
 	ln, err := admin.Listen(cfg.DVCR.AdminSocket)
 	if err != nil {
 		return nil, err
@@ -271,7 +293,7 @@ func startAdmin(ctx context.Context, cfg *config.Config, srv *registry.Server, c
 	b := &backend{ctx: ctx, srv: srv, driver: collector.Driver, collector: collector, elector: elector, namespace: cfg.DVCR.Cluster.Namespace}
 	s := &http.Server{Handler: admin.Handler(b), ReadHeaderTimeout: time.Minute}
 	go func() { errc <- s.Serve(ln) }()
-	fmt.Fprintf(log, "dvcr serve: admin endpoint listening on %s\n", cfg.DVCR.AdminSocket)
+	logger.Info(fmt.Sprintf("admin endpoint listening on %s", cfg.DVCR.AdminSocket))
 	return s, nil
 }
 

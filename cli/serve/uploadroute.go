@@ -83,7 +83,7 @@ func (u *leaderUploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.As(err, &ue) {
 				err = ue.Err // its text holds the URL, and the URL the token
 			}
-			u.rs.log("upload: forwarding to the leader %s: %v", leader, err)
+			u.rs.logger.Warn("upload: forwarding to the leader", "leader", leader, "err", err)
 			unavailable(fmt.Sprintf("forwarding the upload to the leader %s: %v", leader, err))
 		},
 	}

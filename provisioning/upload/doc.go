@@ -34,6 +34,7 @@ package upload
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"time"
 )
@@ -74,9 +75,10 @@ type Options struct {
 	// (the bytes so far are kept); default 5m. It replaces the server's
 	// ReadTimeout for upload bodies, which would cut large uploads.
 	IdleTimeout time.Duration
-	// Log, if set, receives one line per event; never the token, only its
-	// fingerprint (first 8 hex digits of its SHA-256).
-	Log func(format string, args ...any)
+	// Logger, if set, gets one record per event, the upload named by the
+	// attribute "upload": never the token, only its fingerprint (first 8
+	// hex digits of its SHA-256).
+	Logger *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -89,7 +91,7 @@ func (o *Options) setDefaults() {
 	if o.ReadOnly == nil {
 		o.ReadOnly = func() bool { return false }
 	}
-	if o.Log == nil {
-		o.Log = func(string, ...any) {}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }

@@ -92,7 +92,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request, token string) {
 		return
 	}
 	if !e.busy.TryLock() {
-		h.opts.Log("upload %s: refused: another upload is running", e.fp)
+		h.opts.Logger.Info("upload: refused: another upload is running", "upload", e.fp)
 		reply(w, http.StatusConflict, "an upload to this token is already running")
 		return
 	}
@@ -113,7 +113,7 @@ func (h *Handler) spoolAndReceive(ctx context.Context, w http.ResponseWriter, r 
 	e *entry, token string, cr *contentRange, recv Receiver) {
 	sp, err := openSpool(e.path, cr == nil)
 	if err != nil {
-		h.opts.Log("upload %s: spool file: %v", e.fp, err)
+		h.opts.Logger.Error("upload: spool file", "upload", e.fp, "err", err)
 		reply(w, http.StatusInternalServerError, "cannot open the spool file: "+err.Error())
 		return
 	}
@@ -125,7 +125,7 @@ func (h *Handler) spoolAndReceive(ctx context.Context, w http.ResponseWriter, r 
 			"Content-Range starts at %d but %d bytes are kept: resume from %d", cr.first, sp.kept, sp.kept))
 		return
 	}
-	h.opts.Log("upload %s: receiving from offset %d", e.fp, sp.kept)
+	h.opts.Logger.Info("upload: receiving", "upload", e.fp, "offset", sp.kept)
 	if !h.spoolBody(ctx, w, r, e, cr, sp) {
 		return
 	}
@@ -174,7 +174,7 @@ func (h *Handler) spoolBody(ctx context.Context, w http.ResponseWriter, r *http.
 		reply(w, http.StatusNotFound, "upload cancelled: "+msgUnknown)
 	case readErr != nil:
 		h.keep(w, e, sp)
-		h.opts.Log("upload %s: interrupted with %d bytes kept: %v", e.fp, sp.kept, readErr)
+		h.opts.Logger.Warn("upload: interrupted", "upload", e.fp, "kept", sp.kept, "err", readErr)
 		setOffset(w, sp.kept)
 		reply(w, http.StatusBadRequest, fmt.Sprintf(
 			"upload interrupted (%v): %d bytes kept, resume with Content-Range: bytes %d-...", readErr, sp.kept, sp.kept))
@@ -202,7 +202,7 @@ func checkRangeEnd(body io.Reader, got, want int64) error {
 // the registry and a garbage collection need.
 func (h *Handler) writeFailed(w http.ResponseWriter, e *entry, sp *spool, err error) {
 	if diskFull(err) {
-		h.opts.Log("upload %s: spool write failed with %d bytes received, released: %v", e.fp, sp.kept, err)
+		h.opts.Logger.Error("upload: spool write failed, released", "upload", e.fp, "received", sp.kept, "err", err)
 		sp.remove()
 		setOffset(w, 0)
 		reply(w, http.StatusInsufficientStorage, fmt.Sprintf(
@@ -211,7 +211,7 @@ func (h *Handler) writeFailed(w http.ResponseWriter, e *entry, sp *spool, err er
 		return
 	}
 	h.keep(w, e, sp)
-	h.opts.Log("upload %s: spool write failed with %d bytes kept: %v", e.fp, sp.kept, err)
+	h.opts.Logger.Error("upload: spool write failed", "upload", e.fp, "kept", sp.kept, "err", err)
 	setOffset(w, sp.kept)
 	reply(w, http.StatusInternalServerError, fmt.Sprintf("writing the spool file failed: %v", err))
 }
@@ -219,7 +219,7 @@ func (h *Handler) writeFailed(w http.ResponseWriter, e *entry, sp *spool, err er
 // keep makes the spooled bytes durable before their count is announced.
 func (h *Handler) keep(w http.ResponseWriter, e *entry, sp *spool) {
 	if err := sp.keep(); err != nil {
-		h.opts.Log("upload %s: keeping %d bytes: %v", e.fp, sp.kept, err)
+		h.opts.Logger.Warn("upload: keeping the bytes so far", "upload", e.fp, "kept", sp.kept, "err", err)
 	}
 }
 
@@ -234,12 +234,12 @@ func (h *Handler) receive(ctx context.Context, w http.ResponseWriter, r *http.Re
 	// The answer waits for the import, which may outlast the server's
 	// WriteTimeout; that deadline would lose the outcome.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
-	h.opts.Log("upload %s: complete, %d bytes: importing", e.fp, sp.kept)
+	h.opts.Logger.Info("upload: complete: importing", "upload", e.fp, "bytes", sp.kept)
 	err := recv.Receive(ctx, sp.f, sp.kept, uploadName(r))
 	if err == nil {
 		sp.remove()
 		h.forget(token, e)
-		h.opts.Log("upload %s: imported", e.fp)
+		h.opts.Logger.Info("upload: imported", "upload", e.fp)
 		reply(w, http.StatusCreated, fmt.Sprintf("upload complete: %d bytes", sp.kept))
 		return
 	}
@@ -248,7 +248,7 @@ func (h *Handler) receive(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if e.isGone() {
 		status = http.StatusNotFound
 	}
-	h.opts.Log("upload %s: import failed (%d): %s", e.fp, status, msg)
+	h.opts.Logger.Warn("upload: import failed", "upload", e.fp, "status", status, "err", msg)
 	// A 503, or an uploader gone before the outcome (the import was
 	// cancelled with its request), keeps the bytes: a retry need not send
 	// them again.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -88,11 +89,7 @@ func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
 	e := &env{spool: filepath.Join(t.TempDir(), "spool")}
 	opts.SpoolDir = e.spool
-	opts.Log = func(format string, args ...any) {
-		e.logMu.Lock()
-		defer e.logMu.Unlock()
-		fmt.Fprintf(&e.log, format+"\n", args...)
-	}
+	opts.Logger = slog.New(slog.NewTextHandler(logWriter{e}, nil))
 	h, err := NewHandler(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -281,4 +278,13 @@ func waitOffset(t *testing.T, url string, want int) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// logWriter appends to e.log under e.logMu.
+type logWriter struct{ e *env }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.e.logMu.Lock()
+	defer w.e.logMu.Unlock()
+	return w.e.log.Write(p)
 }

@@ -82,7 +82,7 @@ func (e *entry) isGone() bool {
 // request: it is logged and ignored.
 func (h *Handler) Register(token string, r Receiver) {
 	if !validToken(token) {
-		h.opts.Log("upload %s: not registered: malformed token", fingerprint(token))
+		h.opts.Logger.Warn("upload: not registered: malformed token", "upload", fingerprint(token))
 		return
 	}
 	h.mu.Lock()
@@ -94,7 +94,7 @@ func (h *Handler) Register(token string, r Receiver) {
 		return
 	}
 	h.tokens[token] = &entry{fp: fingerprint(token), path: spoolPath(h.opts.SpoolDir, token), recv: r}
-	h.opts.Log("upload %s: registered", fingerprint(token))
+	h.opts.Logger.Info("upload: registered", "upload", fingerprint(token))
 }
 
 // Unregister ends a token (expired, resource deleted, import done): later
@@ -117,7 +117,7 @@ func (h *Handler) Unregister(token string) {
 		_ = os.Remove(e.path)
 		e.busy.Unlock()
 	} // else the running upload removes it in end()
-	h.opts.Log("upload %s: unregistered", e.fp)
+	h.opts.Logger.Info("upload: unregistered", "upload", e.fp)
 }
 
 // lookup returns the entry of a registered token, nil if unknown.
