@@ -35,7 +35,6 @@ import (
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/importer"
 	"github.com/dvcr/dvcr/importer/registryclient"
-	"github.com/dvcr/dvcr/importer/source"
 	"github.com/dvcr/dvcr/progress"
 )
 
@@ -173,32 +172,7 @@ func checkOptions(file string, opts Options) error {
 
 // newClient connects to the registry with pull scope on repo.
 func newClient(ctx context.Context, opts Options, prog *progress.Counter, repo string) (*registryclient.Client, error) {
-	transport := opts.RegistryTransport
-	if transport == nil {
-		t, err := source.NewTransport(opts.CABundle)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		transport = t
-	}
-	copts := registryclient.Options{
-		Insecure:  opts.Insecure,
-		Transport: transport,
-		PullOnly:  true,
-		OnWait: func(reason string, d time.Duration) {
-			prog.Note(PhaseWaiting, fmt.Sprintf("%s: waiting %s", reason, d))
-		},
-	}
-	if opts.AuthFile != "" {
-		kc, err := source.KeychainFromFile(opts.AuthFile)
-		if err != nil {
-			return nil, err
-		}
-		copts.Keychain = kc
-	}
-	c, err := registryclient.New(ctx, opts.Registry, []string{repo}, copts)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the registry %s: %w", opts.Registry, err)
-	}
-	return c, nil
+	e := importer.Endpoint{Registry: opts.Registry, Insecure: opts.Insecure, CABundle: opts.CABundle, AuthFile: opts.AuthFile,
+		Transport: opts.RegistryTransport, OnWait: importer.WaitNote(prog.Note, PhaseWaiting)}
+	return e.Connect(ctx, []string{repo}, registryclient.Options{PullOnly: true})
 }

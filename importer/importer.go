@@ -19,7 +19,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/importer/registryclient"
@@ -136,32 +135,7 @@ func sourceOptions(opts Options, prog *progress.Counter) source.Options {
 
 // newClient connects to the target registry with push scope on repos.
 func newClient(ctx context.Context, opts Options, prog *progress.Counter, repos ...string) (*registryclient.Client, error) {
-	var transport http.RoundTripper = opts.RegistryTransport
-	if transport == nil {
-		t, err := source.NewTransport(opts.CABundle)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		transport = t
-	}
-	copts := registryclient.Options{
-		Insecure:  opts.Insecure,
-		Transport: transport,
-		ChunkSize: opts.ChunkSize,
-		OnWait: func(reason string, d time.Duration) {
-			prog.Note(PhaseWaiting, fmt.Sprintf("%s: waiting %s", reason, d))
-		},
-	}
-	if opts.AuthFile != "" {
-		kc, err := source.KeychainFromFile(opts.AuthFile)
-		if err != nil {
-			return nil, err
-		}
-		copts.Keychain = kc
-	}
-	c, err := registryclient.New(ctx, opts.Registry, repos, copts)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the registry %s: %w", opts.Registry, err)
-	}
-	return c, nil
+	e := Endpoint{Registry: opts.Registry, Insecure: opts.Insecure, CABundle: opts.CABundle, AuthFile: opts.AuthFile,
+		Transport: opts.RegistryTransport, OnWait: WaitNote(prog.Note, PhaseWaiting)}
+	return e.Connect(ctx, repos, registryclient.Options{ChunkSize: opts.ChunkSize})
 }
