@@ -392,32 +392,3 @@ func ebPerf(t *testing.T, dir, dvcrBin, base, srvDir string) {
 		}
 	}
 }
-
-// installedCopy copies the client binary as a package or an image layer
-// installs it (written in 32 KiB pieces) and runs exports from the copy.
-// bin/dvcr as the Go linker left it sits in the page cache in large folios,
-// which the kernel maps whole: the same executable then starts with ~10 MiB
-// more resident pages (file-backed, shared, clean) than once installed.
-func installedCopy(t *testing.T, src, dir string) string {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	dst := filepath.Join(dir, filepath.Base(src))
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyBuffer(out, struct{ io.Reader }{in}, make([]byte, 32<<10)); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
