@@ -47,6 +47,13 @@ type qcow2Map struct {
 	clusterSize int64
 	compType    byte
 	inflate     inflate // the decoder of compressed clusters, made at the first one
+	// room bounds the L2 tables read and the clusters listed: each takes
+	// a cluster of the file, a compressed cluster a byte at least (qemu
+	// packs them byte by byte, a few bytes each for a 512-byte cluster of
+	// one byte); so the 8-byte entries of the L2 tables read bound them.
+	// An internal snapshot shares clusters with the active tables, which
+	// never list one twice.
+	room fileRoom
 }
 
 // mapQcow2 reads the header, the L1 table and the L2 tables by range and
@@ -75,6 +82,9 @@ func mapQcow2(ctx context.Context, read rangeReader, fileSize int64) (*diskMap, 
 		if l2Off+m.clusterSize > fileSize {
 			return nil, fmt.Errorf("%w: L2 table %d at %d is past the end of the file", ErrUnsupported, i, l2Off)
 		}
+		if err := m.room.take(m.clusterSize, "the qcow2 L1 table lists more L2 tables"); err != nil {
+			return nil, err
+		}
 		l2, err := read(ctx, l2Off, m.clusterSize)
 		if err != nil {
 			return nil, err
@@ -98,6 +108,7 @@ func parseQcow2Header(h []byte, fileSize int64) (*qcow2Map, int64, int64, error)
 	version := be.Uint32(h[4:])
 	bits := be.Uint32(h[20:])
 	m := &qcow2Map{clusterBits: uint(bits & 63), clusterSize: 1 << (bits & 63), diskMap: diskMap{virtualSize: int64(be.Uint64(h[24:]))}}
+	m.room = newFileRoom(fileSize, 0, m.clusterSize)
 	switch {
 	case version != 2 && version != 3:
 		return nil, 0, 0, fmt.Errorf("%w: qcow2 version %d", ErrUnsupported, version)
@@ -175,6 +186,10 @@ func qcow2Features(h []byte) (byte, error) {
 	return comp, nil
 }
 
+// qcowListsMore is what a hostile qcow2 lists when its L2 tables point to
+// the same clusters again and again.
+const qcowListsMore = "the qcow2 L2 tables list more clusters"
+
 // addClusters lists the data clusters of one L2 table covering guest
 // offsets from base on.
 func (m *qcow2Map) addClusters(l2 []byte, base, fileSize int64) error {
@@ -197,6 +212,9 @@ func (m *qcow2Map) addClusters(l2 []byte, base, fileSize int64) error {
 		if host+min(m.clusterSize, m.virtualSize-guest) > fileSize {
 			return fmt.Errorf("%w: cluster at %d is past the end of the file", ErrUnsupported, host)
 		}
+		if err := m.room.take(m.clusterSize, qcowListsMore); err != nil {
+			return err
+		}
 		m.addData(host, m.clusterSize, guest, m.clusterSize, nil)
 	}
 	return nil
@@ -209,6 +227,9 @@ func (m *qcow2Map) addCompressed(e uint64, guest, fileSize int64) error {
 	host, n := qcow2Compressed(e, m.clusterBits)
 	if host >= fileSize {
 		return fmt.Errorf("%w: compressed cluster at %d is past the end of the file", ErrUnsupported, host)
+	}
+	if err := m.room.take(1, qcowListsMore); err != nil {
+		return err
 	}
 	if m.inflate == nil {
 		var err error

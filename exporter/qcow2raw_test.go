@@ -130,7 +130,7 @@ func TestAddClusters(t *testing.T) {
 		{"standard past the end", 4096, nil, "cluster at 4096 is past the end"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m := &qcow2Map{clusterBits: 9, clusterSize: 512, diskMap: diskMap{virtualSize: 3 * 512}}
+			m := &qcow2Map{clusterBits: 9, clusterSize: 512, diskMap: diskMap{virtualSize: 3 * 512}, room: newFileRoom(4096, 0, 512)}
 			l2 := make([]byte, 512)
 			be.PutUint64(l2[8:], c.entry)
 			be.PutUint64(l2[24:], 1024) // guest 1536: past the virtual size

@@ -48,6 +48,33 @@ func (m *diskMap) addMeta(off int64, b []byte) {
 	m.regions = append(m.regions, region{off: off, n: int64(len(b)), meta: b})
 }
 
+// fileRoom bounds what a mapper lists by the size of the file. In a file
+// the format's tools wrote, every table read and every piece of data
+// listed takes a place of its own, so together they take no more bytes
+// than the file has, but for the last piece, which the end of the file may
+// cut. A hostile table that lists the same place again and again would
+// otherwise make the map (a region is about 80 bytes, a table is held
+// whole) far larger than the file, up to exhausting the memory.
+type fileRoom struct {
+	fileSize int64
+	left     int64 // bytes not yet taken, the slack for the last piece included
+}
+
+// newFileRoom is the room of a file whose tables and data begin at start,
+// with slack bytes for a last piece cut by the end of the file.
+func newFileRoom(fileSize, start, slack int64) fileRoom {
+	return fileRoom{fileSize: fileSize, left: max(0, fileSize-start) + slack}
+}
+
+// take counts n bytes for one more table or piece of data; listed says
+// what the map lists ("the vdi block map lists more blocks").
+func (r *fileRoom) take(n int64, listed string) error {
+	if r.left -= n; r.left < 0 {
+		return fmt.Errorf("%w: %s than its %d bytes can hold", ErrUnsupported, listed, r.fileSize)
+	}
+	return nil
+}
+
 // maxRun bounds the data stored as is that addData merges into one region:
 // the window holds a region whole.
 const maxRun = 2 << 20

@@ -109,10 +109,7 @@ func checkVDIHeader(h vdiHeader) (int64, error) {
 // data lies at offData + entry × block size.
 func addVDIBlocks(m *diskMap, h vdiHeader, bmap []byte, fileSize int64) error {
 	bs := int64(h.blockSize)
-	// Every allocated block takes its own place in a file qemu or
-	// VirtualBox wrote: more entries is a hostile map.
-	maxBlocks := max(0, fileSize-int64(h.offData))/bs + 1
-	var blocks int64
+	room := newFileRoom(fileSize, int64(h.offData), bs)
 	for i := range int64(len(bmap) / 4) {
 		e := binary.LittleEndian.Uint32(bmap[i*4:])
 		if e >= vdiFree {
@@ -123,8 +120,8 @@ func addVDIBlocks(m *diskMap, h vdiHeader, bmap []byte, fileSize int64) error {
 		if off+min(bs, m.virtualSize-guest) > fileSize {
 			return fmt.Errorf("%w: vdi block %d is stored at %d, past the end of the file", ErrUnsupported, i, off)
 		}
-		if blocks++; blocks > maxBlocks {
-			return fmt.Errorf("%w: the vdi block map lists more blocks than its %d bytes can hold", ErrUnsupported, fileSize)
+		if err := room.take(bs, "the vdi block map lists more blocks"); err != nil {
+			return err
 		}
 		m.addData(off, bs, guest, bs, nil)
 	}

@@ -57,8 +57,8 @@ type vmdkMap struct {
 	h          vmdkHeader
 	fileSize   int64
 	grainBytes int64
-	grains     int64 // data regions listed
-	maxGrains  int64 // what the file can hold: more is a hostile table
+	room       fileRoom
+	grainRoom  int64 // bytes of the file a grain takes at least
 	z          *grainInflater
 }
 
@@ -182,11 +182,11 @@ func (m *vmdkMap) setHeader(h vmdkHeader) error {
 	m.h = h
 	m.virtualSize = int64(h.capacity) * 512
 	m.grainBytes = int64(h.grain) * 512
-	// Every grain takes its own place in a file qemu or VMware wrote: a
-	// whole grain, or a sector at least when compressed.
-	m.maxGrains = m.fileSize/m.grainBytes + 1
+	// A grain takes a whole grain, or a sector at least when compressed
+	// (behind its marker, sector-aligned).
+	m.room, m.grainRoom = newFileRoom(m.fileSize, 0, m.grainBytes), m.grainBytes
 	if h.compress == vmdkDeflate {
-		m.maxGrains = m.fileSize / 512
+		m.room, m.grainRoom = newFileRoom(m.fileSize, 0, 0), 512
 		m.z = &grainInflater{grain: m.grainBytes}
 	}
 	return nil
@@ -263,8 +263,8 @@ func (m *vmdkMap) addGrains(gt []byte, first int64) error {
 		if s == 0 || s == 1 && m.h.flags&vmdkFlagZeroGrain != 0 {
 			continue // unallocated or zeroed: a hole
 		}
-		if m.grains++; m.grains > m.maxGrains {
-			return fmt.Errorf("%w: the vmdk grain tables list more grains than its %d bytes can hold", ErrUnsupported, m.fileSize)
+		if err := m.room.take(m.grainRoom, "the vmdk grain tables list more grains"); err != nil {
+			return err
 		}
 		off := int64(s) * 512
 		if m.z != nil {
