@@ -186,8 +186,11 @@ func writeData(out writerAt, b []byte, guest, virtualSize int64) error {
 }
 
 // window serves ranges of a sequential reader in ascending order of their
-// start; ranges may overlap the one before (compressed clusters share
-// sectors; an internal snapshot shares clusters).
+// start; ranges may overlap the one before: a compressed cluster or grain
+// is listed with the most bytes its data may take, which can reach into
+// the next. The tables of a file its tools wrote never list a place twice
+// (qcow2's active tables do not share a cluster even with internal
+// snapshots: a shared one is copied before it is written).
 type window struct {
 	src   io.Reader
 	buf   []byte // the file from start on

@@ -243,6 +243,18 @@ func TestMapVMDKRefuses(t *testing.T) {
 			}
 			return f[:15*512]
 		}},
+		{"tables twice", "the vmdk grain directory lists more grain tables than its", false, func(f []byte) []byte {
+			// A directory of 4096 entries that all place one empty table
+			// (the sector appended): 2 MiB of tables in a file of 38 KiB.
+			gd := len(f)/512 + 1
+			f = append(f, make([]byte, 512+4096*4)...)
+			for i := range 4096 {
+				le.PutUint32(f[gd*512+i*4:], uint32(gd-1))
+			}
+			le.PutUint64(f[12:], 4096*4*8) // 4096 tables of 4 grains of 8 sectors
+			le.PutUint64(f[56:], uint64(gd))
+			return f
+		}},
 		{"delta", `the vmdk is a delta of "base.vmdk"`, false, func(f []byte) []byte { copy(f[512:], "parentFileNameHint=\"base.vmdk\"\n"); return f }},
 		{"descriptor past the end", "embedded descriptor of 1 sectors at sector 4096 does not fit", false, func(f []byte) []byte { le.PutUint64(f[28:], 4096); return f }},
 		{"footer missing", "does not end with footer and end-of-stream markers", true, func(f []byte) []byte { return append(f, make([]byte, 512)...) }},
