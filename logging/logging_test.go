@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 )
@@ -110,6 +111,56 @@ func TestParseFormat(t *testing.T) {
 	}{{"text", true}, {"json", true}, {"", false}, {"JSON", false}, {"logfmt", false}} {
 		if _, err := ParseFormat(c.in); (err == nil) != c.ok {
 			t.Errorf("ParseFormat(%q): %v", c.in, err)
+		}
+	}
+}
+
+func TestLevelsInText(t *testing.T) {
+	var out bytes.Buffer
+	l := New(&out, Text, "dvcr serve: ", nil)
+	l.Warn("verify metrics not restored", "err", "no bucket")
+	l.Error("gc: recovering failed")
+	l.Debug("dropped at info")
+	WithLevel(l, slog.LevelDebug).Debug("kept at debug")
+	WithLevel(l, slog.LevelError).Warn("dropped at error")
+	want := "dvcr serve: WARN verify metrics not restored err=\"no bucket\"\n" +
+		"dvcr serve: ERROR gc: recovering failed\n" +
+		"dvcr serve: DEBUG kept at debug\n"
+	if out.String() != want {
+		t.Errorf("%q, want %q", out.String(), want)
+	}
+}
+
+func TestClocked(t *testing.T) {
+	at := time.Date(2026, 12, 4, 22, 1, 2, 0, time.Local)
+	for _, c := range []struct {
+		format Format
+		want   string
+	}{
+		{Text, "22:01:02 marking: 3 of 10 repositories\n"},
+		{JSON, `"msg":"marking: 3 of 10 repositories","component":"gc"}`},
+	} {
+		var out bytes.Buffer
+		l := Clocked(New(&out, c.format, "dvcr-cleaner: ", nil), "gc")
+		if err := l.Handler().Handle(t.Context(), slog.NewRecord(at, slog.LevelInfo, "marking: 3 of 10 repositories", 0)); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(bytes.TrimSuffix(out.Bytes(), []byte("\n")), []byte(strings.TrimSuffix(c.want, "\n"))) {
+			t.Errorf("%s: %q, want %q", c.format, out.String(), c.want)
+		}
+	}
+}
+
+func TestFormatAndLevelOfTheConfig(t *testing.T) {
+	for in, want := range map[string]Format{"": Text, "text": Text, "json": JSON, "logstash": JSON} {
+		if got := FromFormatter(in); got != want {
+			t.Errorf("FromFormatter(%q) = %s, want %s", in, got, want)
+		}
+	}
+	for in, want := range map[string]slog.Level{"": slog.LevelInfo, "info": slog.LevelInfo, "debug": slog.LevelDebug,
+		"warn": slog.LevelWarn, "error": slog.LevelError, "fatal": slog.LevelError} {
+		if got := ParseLevel(in); got != want {
+			t.Errorf("ParseLevel(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

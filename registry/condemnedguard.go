@@ -176,10 +176,13 @@ func manifestReferences(body []byte) []digest.Digest {
 	return refs
 }
 
-// statusRecorder keeps the status code a handler answered with.
+// statusRecorder keeps the status code a handler answered with (0 while
+// it has written nothing) and the body bytes written; Unwrap lets
+// http.ResponseController reach the connection.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status  int
+	written int64
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -193,5 +196,18 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
 	}
-	return s.ResponseWriter.Write(b)
+	n, err := s.ResponseWriter.Write(b)
+	s.written += int64(n)
+	return n, err
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// answered is the status the client got: 200 when the handler wrote
+// nothing, as net/http answers then.
+func (s *statusRecorder) answered() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
 // TestOneDriverPerProcess: with the inmemory driver, an image pushed before
@@ -20,7 +21,7 @@ func TestOneDriverPerProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := registry.NewServer(context.Background(), cfg)
+	srv, err := registry.NewServer(context.Background(), cfg, dvcrtest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

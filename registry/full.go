@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	"github.com/sirupsen/logrus"
 
 	"github.com/dvcr/dvcr/storage"
 )
@@ -35,6 +35,7 @@ const maxDrain = 64 << 20
 type spaceGuard struct {
 	root   string // the filesystem driver's root, for the message
 	driver storagedriver.StorageDriver
+	log    *slog.Logger
 }
 
 func (g *spaceGuard) Middleware(next http.Handler) http.Handler {
@@ -68,7 +69,7 @@ func (g *spaceGuard) release(ctx context.Context, note *storage.SpaceNote) {
 		}
 		done[dir] = true
 		if err := g.driver.Delete(ctx, dir); err != nil {
-			logrus.WithError(err).WithField("upload", dir).Warn("releasing an upload refused for lack of space")
+			g.log.Warn("releasing an upload refused for lack of space", "upload", dir, "err", err)
 		}
 	}
 }

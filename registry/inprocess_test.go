@@ -15,6 +15,7 @@ import (
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/registry"
+	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
 // TestInProcessWritesBehindAuth: with auth.htpasswd, a request from the
@@ -36,7 +37,7 @@ auth: {htpasswd: {realm: test, path: %s}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := registry.NewServer(context.Background(), cfg)
+	srv, err := registry.NewServer(context.Background(), cfg, dvcrtest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

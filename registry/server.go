@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -14,14 +14,13 @@ import (
 	v2 "github.com/distribution/distribution/v3/registry/api/v2"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	gorhandlers "github.com/gorilla/handlers"
-	"github.com/sirupsen/logrus"
 
 	// Storage drivers and access controllers linked into DVCR.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	_ "github.com/distribution/distribution/v3/registry/auth/token"
 
 	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/storage/drivers"
 )
@@ -29,6 +28,8 @@ import (
 // Server is the embedded distribution registry with DVCR's middleware. It is
 // a plain http.Handler; the caller owns listeners and the process lifetime.
 type Server struct {
+	log     *slog.Logger // the registry's lines (component "registry")
+	access  *slog.Logger // the access records (log.accesslog)
 	cfg     *config.Config
 	ctx     context.Context
 	gate    *Gate
@@ -58,9 +59,13 @@ type appInstance struct {
 // NewServer builds the registry from cfg. Upstream panics on bad
 // configuration; those panics come back here as errors wrapping
 // ErrRegistrySetup.
-func NewServer(ctx context.Context, cfg *config.Config) (*Server, error) {
-	configureLogging(cfg)
+//
+// The registry logs to logger: the embedded registry's logrus lines, the
+// access log and DVCR's own lines, at the config's log.level.
+func NewServer(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Server, error) {
 	s := &Server{
+		log:       registryLogger(cfg, logger),
+		access:    logging.Component(logger, "access", true),
 		cfg:       cfg,
 		ctx:       ctx,
 		gate:      NewGate(config.DefaultRetryAfter),
@@ -110,7 +115,7 @@ func (s *Server) buildHandler() http.Handler {
 	var h http.Handler = http.HandlerFunc(s.serveApp)
 	h = (&condemnedGuard{set: s.condemned, router: v2.RouterWithPrefix(prefix)}).Middleware(h)
 	root, _ := storage.FilesystemRoot(s.cfg)
-	h = (&spaceGuard{root: root, driver: s.driver}).Middleware(h)
+	h = (&spaceGuard{root: root, driver: s.driver, log: s.log}).Middleware(h)
 	namer := NewPolicy(true, prefix)
 	s.gate.repository = func(r *http.Request) string {
 		name, _ := namer.repositoryName(r)
@@ -123,9 +128,9 @@ func (s *Server) buildHandler() http.Handler {
 	// storage driver is unhealthy.
 	h = s.healthMiddleware(h)
 	if !s.cfg.Registry.Log.AccessLog.Disabled {
-		h = gorhandlers.CombinedLoggingHandler(os.Stdout, h)
+		h = accessLog(s.access, h)
 	}
-	return recoverPanics(h)
+	return recoverPanics(s.log, h)
 }
 
 // Driver is the storage driver the registry serves from.
@@ -227,34 +232,4 @@ func alive(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				logrus.Errorf("panic serving %s %s: %v", r.Method, r.URL.Path, v)
-				http.Error(w, "internal server error", http.StatusInternalServerError)
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
-}
-
-// configureLogging applies the log: section to the logger the embedded
-// registry writes through.
-func configureLogging(cfg *config.Config) {
-	logCfg := cfg.Registry.Log
-	if lvl, err := logrus.ParseLevel(string(logCfg.Level)); err == nil && logCfg.Level != "" {
-		logrus.SetLevel(lvl)
-	}
-	switch logCfg.Formatter {
-	case "json", "logstash":
-		logrus.SetFormatter(&logrus.JSONFormatter{})
-	default:
-		logrus.SetFormatter(&logrus.TextFormatter{FullTimestamp: true})
-	}
 }

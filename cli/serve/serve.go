@@ -42,7 +42,7 @@ import (
 // Options are the flags of `dvcr serve`.
 type Options struct {
 	ConfigPath string
-	LogFormat  string
+	LogFormat  logging.Format
 }
 
 // Streams are the output streams of the command.
@@ -59,19 +59,18 @@ func NewCommand(streams Streams) *cobra.Command {
 		Short: "Run the registry, the garbage collection scheduler and the admin endpoint",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			format, err := logging.ParseFormat(opts.LogFormat)
-			if err != nil {
-				return err
-			}
 			cfg, err := config.Load(opts.ConfigPath)
 			if err != nil {
 				return err
 			}
-			return Run(cmd.Context(), cfg, NewLogger(streams.Err, format))
+			if !cmd.Flags().Changed("log-format") {
+				opts.LogFormat = logging.FromFormatter(cfg.Registry.Log.Formatter)
+			}
+			return Run(cmd.Context(), cfg, NewLogger(streams.Err, opts.LogFormat))
 		},
 	}
 	cmd.Flags().StringVar(&opts.ConfigPath, "config", "", "registry config.yml with a dvcr: section (default: embedded defaults, storage in ./data on 127.0.0.1:5000)")
-	cmd.Flags().StringVar(&opts.LogFormat, "log-format", string(logging.Text), `log format on stderr: text ("dvcr serve: <message> key=value...") or json`)
+	logging.AddFlag(cmd.Flags(), &opts.LogFormat, `"dvcr serve: <message> key=value..."; default: the config's log.formatter, json or logstash meaning json`)
 	return cmd
 }
 
@@ -89,7 +88,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// client-go (leader election, watches) logs through klog: the same
 	// lines, not klog's own header format.
 	klog.SetLogger(logr.FromSlogHandler(logger.Handler()))
-	srv, err := registry.NewServer(ctx, cfg)
+	srv, err := registry.NewServer(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,12 @@ package dvcrtest
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"testing"
 
 	"github.com/dvcr/dvcr/config"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/registry"
 )
 
@@ -28,10 +31,16 @@ http: {addr: 127.0.0.1:0}
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := registry.NewServer(context.Background(), cfg)
+	srv, err := registry.NewServer(context.Background(), cfg, Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
 	return srv
+}
+
+// Logger is the logger of a registry in a test process: text lines on
+// stderr, as a test's own registry wrote them before it took a logger.
+func Logger() *slog.Logger {
+	return logging.New(os.Stderr, logging.Text, "registry (test): ", nil)
 }

@@ -53,6 +53,11 @@ type ServerOptions struct {
 	Storage string
 	// HTTPSecret is http.secret, the same on replicas of one store.
 	HTTPSecret string
+	// Log replaces the log: section (default: level warn, no access log);
+	// unindented, ending with a newline.
+	Log string
+	// Args are added to the command line after --config.
+	Args []string
 }
 
 var (
@@ -75,7 +80,7 @@ func StartServer(t testing.TB, opts ServerOptions) *Server {
 	if err := os.WriteFile(s.ConfigPath, []byte(s.config(opts)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bin, "serve", "--config", s.ConfigPath)
+	s.cmd = exec.Command(bin, append([]string{"serve", "--config", s.ConfigPath}, opts.Args...)...)
 	s.cmd.Env = append(os.Environ(), opts.Env...)
 	pipe, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -112,12 +117,12 @@ func (s *Server) config(opts ServerOptions) string {
 	if opts.Storage != "" {
 		driver = opts.Storage
 	}
+	log := "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+	if opts.Log != "" {
+		log = opts.Log
+	}
 	return fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
+%sstorage:
 %s  cache:
     blobdescriptor: inmemory
   delete:
@@ -126,7 +131,7 @@ http:
   addr: 127.0.0.1:0
 %s%s%sdvcr:
   adminSocket: %s
-%s`, driver, secret, debug, opts.Registry, s.AdminSock, opts.DVCR)
+%s`, log, driver, secret, debug, opts.Registry, s.AdminSock, opts.DVCR)
 }
 
 func (s *Server) readStderr(r io.Reader, addr chan<- string) {
