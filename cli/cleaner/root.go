@@ -16,7 +16,7 @@ import (
 
 // NewCommand returns the root `dvcr-cleaner` command.
 func NewCommand(streams common.Streams) *cobra.Command {
-	opts := &common.Options{Notices: streams.Err}
+	opts := &common.Options{Err: streams.Err}
 	root := &cobra.Command{
 		Use:           "dvcr-cleaner",
 		Short:         "Inspect and clean the DVCR registry of images whose resources are gone",

@@ -90,7 +90,7 @@ func Run(ctx context.Context, repo, file string, f *Flags, streams Streams) erro
 	if opts.CABundle, err = f.CABundle(); err != nil {
 		return err
 	}
-	r := newReporter(streams, f.JSON(), file == "-")
+	r := newReporter(streams, f.JSON(), file == "-", f.Records(streams.Err, "export"))
 	opts.Progress = r.Event
 	res, err := exporter.Export(ctx, repo, file, opts)
 	r.Close()

@@ -3,6 +3,7 @@ package exportcmd
 import (
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/dvcr/dvcr/cli/internal/progressview"
 	"github.com/dvcr/dvcr/exporter"
@@ -17,8 +18,8 @@ type reporter struct {
 	summary io.Writer
 }
 
-func newReporter(streams Streams, asJSON, toStdout bool) *reporter {
-	r := &reporter{View: progressview.New(streams.Out, streams.Err, asJSON, nil), summary: streams.Out}
+func newReporter(streams Streams, asJSON, toStdout bool, records *slog.Logger) *reporter {
+	r := &reporter{View: progressview.New(streams.Out, streams.Err, asJSON, records, nil), summary: streams.Out}
 	if toStdout {
 		r.summary = streams.Err
 	}

@@ -22,7 +22,7 @@ func events(r *reporter) {
 
 func TestReportJSON(t *testing.T) {
 	var out, errOut bytes.Buffer
-	r := newReporter(Streams{Out: &out, Err: &errOut}, true, false)
+	r := newReporter(Streams{Out: &out, Err: &errOut}, true, false, nil)
 	events(r)
 	r.Close()
 	if err := r.result(result); err != nil {
@@ -48,7 +48,7 @@ func TestReportJSON(t *testing.T) {
 
 func TestReportPlainAndStdout(t *testing.T) {
 	var out, errOut bytes.Buffer
-	r := newReporter(Streams{Out: &out, Err: &errOut}, false, true)
+	r := newReporter(Streams{Out: &out, Err: &errOut}, false, true, nil)
 	events(r)
 	r.Close()
 	if err := r.result(result); err != nil {

@@ -72,7 +72,7 @@ func Run(ctx context.Context, src, repo string, f *Flags, streams Streams) error
 	if opts.CABundle, err = f.CABundle(); err != nil {
 		return err
 	}
-	r := newReporter(streams, f.JSON())
+	r := newReporter(streams, f.JSON(), f.Records(streams.Err, "import"))
 	opts.Progress = r.Event
 	res, err := importer.Import(ctx, src, repo, opts)
 	r.Close()

@@ -3,6 +3,7 @@ package importcmd
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/dvcr/dvcr/cli/internal/progressview"
@@ -16,8 +17,8 @@ type reporter struct {
 	out io.Writer
 }
 
-func newReporter(streams Streams, asJSON bool) *reporter {
-	return &reporter{View: progressview.New(streams.Out, streams.Err, asJSON, countsBytes), out: streams.Out}
+func newReporter(streams Streams, asJSON bool, records *slog.Logger) *reporter {
+	return &reporter{View: progressview.New(streams.Out, streams.Err, asJSON, records, countsBytes), out: streams.Out}
 }
 
 // countsBytes tells the phases whose progress is a byte count worth a bar;

@@ -23,7 +23,7 @@ func events(r *reporter) {
 
 func TestReportJSON(t *testing.T) {
 	var out, errOut bytes.Buffer
-	r := newReporter(Streams{Out: &out, Err: &errOut}, true)
+	r := newReporter(Streams{Out: &out, Err: &errOut}, true, nil)
 	events(r)
 	r.Close()
 	if err := r.result(result); err != nil {
@@ -53,7 +53,7 @@ func TestReportJSON(t *testing.T) {
 
 func TestReportPlain(t *testing.T) {
 	var out, errOut bytes.Buffer
-	r := newReporter(Streams{Out: &out, Err: &errOut}, false)
+	r := newReporter(Streams{Out: &out, Err: &errOut}, false, nil)
 	events(r)
 	r.Close()
 	if err := r.result(result); err != nil {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/kube"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/storage"
 )
 
@@ -42,8 +44,9 @@ type Options struct {
 	ConfigPath     string
 	Kubeconfig     string
 	RequestTimeout time.Duration
-	// Notices receives the line saying that the embedded defaults are used.
-	Notices io.Writer
+	LogFormat      logging.Format
+	// Err receives the log: notices, warnings, progress lines.
+	Err io.Writer
 }
 
 // AddFlags registers the global flags.
@@ -52,6 +55,12 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 		" where it exists, otherwise the embedded defaults of dvcr serve: storage in ./data, admin socket ./data/admin.sock)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, then in-cluster, then ~/.kube/config)")
 	fs.DurationVar(&o.RequestTimeout, "request-timeout", kube.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
+	logging.AddFlag(fs, &o.LogFormat, `"dvcr-cleaner: <message> key=value..." lines`)
+}
+
+// Logger is the log on stderr in --log-format; reports go to stdout.
+func (o *Options) Logger() *slog.Logger {
+	return logging.New(o.Err, o.LogFormat, "dvcr-cleaner: ", nil)
 }
 
 // Config loads the DVCR configuration: --config, else the pod's file,
@@ -63,9 +72,7 @@ func (o *Options) Config() (*config.Config, error) {
 	if _, err := os.Stat(DefaultConfigPath); err == nil {
 		return config.Load(DefaultConfigPath)
 	}
-	if o.Notices != nil {
-		fmt.Fprintf(o.Notices, "dvcr-cleaner: no --config and no %s: using the embedded defaults of dvcr serve (storage in ./data)\n", DefaultConfigPath)
-	}
+	o.Logger().Info(fmt.Sprintf("no --config and no %s: using the embedded defaults of dvcr serve (storage in ./data)", DefaultConfigPath))
 	return config.Load("")
 }
 

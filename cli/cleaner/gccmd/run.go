@@ -13,6 +13,7 @@ import (
 	"github.com/dvcr/dvcr/admin"
 	"github.com/dvcr/dvcr/cli/cleaner/common"
 	"github.com/dvcr/dvcr/gc"
+	"github.com/dvcr/dvcr/logging"
 )
 
 type runFlags struct {
@@ -60,9 +61,8 @@ func runGC(ctx context.Context, opts *common.Options, f *runFlags, streams commo
 	if err := confirmRun(ctx, opts, f, streams); err != nil {
 		return err
 	}
-	progress := func(line string) {
-		fmt.Fprintf(streams.Err, "%s %s\n", time.Now().Format("15:04:05"), line)
-	}
+	log := logging.Clocked(opts.Logger(), "gc")
+	progress := func(line string) { log.Info(line) }
 	res, runErr := execute(ctx, opts, cfg.DVCR.AdminSocket, trigger, progress)
 	if res == nil {
 		return runErr

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dvcr/dvcr/cli/cleaner/common"
 	"github.com/dvcr/dvcr/cli/internal/progressview"
+	"github.com/dvcr/dvcr/logging"
 	"github.com/dvcr/dvcr/units"
 	"github.com/dvcr/dvcr/verify"
 )
@@ -55,11 +56,11 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 	if err != nil {
 		return err
 	}
-	bar := newBar(streams.Err)
+	bar := newBar(streams.Err, opts.LogFormat)
 	res, runErr := verify.Run(ctx, driver, verify.Options{Rate: rate, Progress: bar.progressFn()})
 	bar.finish()
 	if err := verify.NewResultStore(driver).Add(ctx, *res); err != nil {
-		fmt.Fprintf(streams.Err, "warning: recording the result: %v\n", err)
+		opts.Logger().Warn("recording the result", "err", err)
 	}
 	if runErr != nil {
 		return fmt.Errorf("verifying storage: %w", runErr)
@@ -78,12 +79,13 @@ func run(ctx context.Context, opts *common.Options, f *flags, streams common.Str
 	return nil
 }
 
-// bar shows the bytes read on stderr when it is a terminal.
+// bar shows the bytes read on stderr when it is a terminal and the log is
+// text.
 type bar struct{ pb *progressbar.ProgressBar }
 
-func newBar(w io.Writer) *bar {
+func newBar(w io.Writer, format logging.Format) *bar {
 	r, ok := w.(io.Reader)
-	if !ok || !common.IsTerminal(r) {
+	if !ok || !common.IsTerminal(r) || format != logging.Text {
 		return nil
 	}
 	return &bar{pb: progressview.NewBar(w, "verify", 0)}

@@ -1,13 +1,15 @@
 // Package progressview renders the progress events of the transfer
 // commands (`dvcr import`, `dvcr export`) the same way: a bar at a
 // terminal, NDJSON on standard output with -o json, otherwise a line per
-// phase and one every few seconds.
+// phase and one every few seconds, or with --log-format json a log record
+// in their place.
 package progressview
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -28,6 +30,7 @@ type View struct {
 	mu        sync.Mutex
 	json      *json.Encoder
 	log       io.Writer
+	records   *slog.Logger // with --log-format json: records instead of lines and bars
 	tty       bool
 	bars      func(phase string) bool
 	bar       *progressbar.ProgressBar
@@ -35,11 +38,12 @@ type View struct {
 	lastPlain time.Time
 }
 
-// New returns a view writing JSON to out when asJSON, otherwise to log.
-// bars tells the phases whose progress is a byte count worth a bar (nil:
-// all of them); the others are short steps shown by name only.
-func New(out, log io.Writer, asJSON bool, bars func(phase string) bool) *View {
-	v := &View{log: log, tty: isTerminal(log), bars: bars}
+// New returns a view writing JSON to out when asJSON, otherwise to log,
+// as records of logs when it is not nil (--log-format json). bars tells the
+// phases whose progress is a byte count worth a bar (nil: all of them); the
+// others are short steps shown by name only.
+func New(out, log io.Writer, asJSON bool, records *slog.Logger, bars func(phase string) bool) *View {
+	v := &View{log: log, records: records, tty: isTerminal(log) && records == nil, bars: bars}
 	if asJSON {
 		v.json = json.NewEncoder(out)
 	}
@@ -58,6 +62,8 @@ func (v *View) Event(e progress.Event) {
 	switch {
 	case v.json != nil:
 		_ = v.json.Encode(e)
+	case e.IsNote() && v.records != nil:
+		v.records.Info(e.Message, "phase", e.Phase)
 	case e.IsNote():
 		if v.bar != nil {
 			_ = v.bar.Clear()
@@ -122,9 +128,21 @@ func (v *View) plainEvent(e progress.Event) {
 	switch {
 	case e.Phase != v.phase:
 		v.phase, v.lastPlain = e.Phase, time.Now()
-		fmt.Fprintf(v.log, "%s...\n", e.Phase)
+		v.plainLine(e, true)
 	case time.Since(v.lastPlain) >= plainInterval || (e.Total > 0 && e.Bytes == e.Total):
 		v.lastPlain = time.Now()
+		v.plainLine(e, false)
+	}
+}
+
+// plainLine says that a phase starts or how far it is.
+func (v *View) plainLine(e progress.Event, starts bool) {
+	switch {
+	case v.records != nil:
+		v.records.Info("progress", "phase", e.Phase, "bytes", e.Bytes, "total", e.Total)
+	case starts:
+		fmt.Fprintf(v.log, "%s...\n", e.Phase)
+	default:
 		fmt.Fprintf(v.log, "%s: %s\n", e.Phase, Amount(e.Bytes, e.Total))
 	}
 }

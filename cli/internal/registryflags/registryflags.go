@@ -1,16 +1,19 @@
 // Package registryflags holds the flags of the commands that talk to DVCR's
 // registry as a client (`dvcr import`, `dvcr export`): where it is, how to
-// trust and authenticate to it, and the output format.
+// trust and authenticate to it, the output format and the log format.
 package registryflags
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/pflag"
 
 	"github.com/dvcr/dvcr/config"
 	"github.com/dvcr/dvcr/importer"
+	"github.com/dvcr/dvcr/logging"
 )
 
 // Flags are the shared flags.
@@ -21,6 +24,7 @@ type Flags struct {
 	CAFile       string
 	AuthFile     string
 	Output       string
+	LogFormat    logging.Format
 }
 
 // Help is what a command says its registry flags apply to; empty fields
@@ -40,6 +44,16 @@ func (f *Flags) Add(fs *pflag.FlagSet, h Help) {
 	fs.StringVar(&f.CAFile, "ca-file", "", "PEM CA bundle trusted for the registry"+alsoTLS)
 	fs.StringVar(&f.AuthFile, "authfile", "", "docker config file with credentials for the registry"+also)
 	fs.StringVarP(&f.Output, "output", "o", "", "output format: json (NDJSON progress, then the result)")
+	logging.AddFlag(fs, &f.LogFormat, `"<phase>: <progress>" lines, a bar at a terminal`)
+}
+
+// Records is the logger progress and notes go to as JSON records on w, with
+// --log-format json; nil: text lines (progressview).
+func (f *Flags) Records(w io.Writer, command string) *slog.Logger {
+	if f.LogFormat != logging.JSON {
+		return nil
+	}
+	return logging.New(w, logging.JSON, "", nil).With("component", command)
 }
 
 func and(s string) string {
