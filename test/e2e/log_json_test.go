@@ -25,7 +25,9 @@ func TestLogFormatJSONInEveryCommand(t *testing.T) {
 		want      func(rec map[string]any) bool
 	}{
 		{"import", exec.Command(dvcr, "import", "--registry", e.srv.Addr, "--log-format", "json", disk.Path, "cvi/logged"),
-			func(rec map[string]any) bool { return rec["msg"] == "progress" && rec["phase"] != nil && rec["total"] != nil }},
+			func(rec map[string]any) bool {
+				return rec["msg"] == "progress" && rec["phase"] != nil && rec["total"] != nil
+			}},
 		{"export", exec.Command(dvcr, "export", "--registry", e.srv.Addr, "--log-format", "json", "cvi/logged", out),
 			func(rec map[string]any) bool { return rec["msg"] == "progress" && rec["bytes"] != nil }},
 		{"gc", exec.Command(dvcrtest.Binary(t, "dvcr-cleaner"), "--config", e.srv.ConfigPath, "--kubeconfig", e.kubeconfig,
