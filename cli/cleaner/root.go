@@ -12,6 +12,7 @@ import (
 	"github.com/dvcr/dvcr/cli/cleaner/gccmd"
 	"github.com/dvcr/dvcr/cli/cleaner/lscmd"
 	"github.com/dvcr/dvcr/cli/cleaner/verifycmd"
+	"github.com/dvcr/dvcr/logging"
 )
 
 // NewCommand returns the root `dvcr-cleaner` command.
@@ -22,6 +23,8 @@ func NewCommand(streams common.Streams) *cobra.Command {
 		Short:         "Inspect and clean the DVCR registry of images whose resources are gone",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// client-go's lines (klog) in the format of --log-format.
+		PersistentPreRun: func(*cobra.Command, []string) { logging.RouteKlog(opts.Logger()) },
 	}
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)

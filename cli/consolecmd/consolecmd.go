@@ -14,6 +14,7 @@ import (
 
 	"github.com/dvcr/dvcr/console"
 	"github.com/dvcr/dvcr/kube"
+	"github.com/dvcr/dvcr/logging"
 )
 
 // Streams are the command's output streams.
@@ -34,6 +35,7 @@ type flags struct {
 	authFile       string
 	downloadDir    string
 	conversions    int
+	logFormat      logging.Format
 }
 
 // NewCommand returns `dvcr console`.
@@ -64,10 +66,13 @@ func NewCommand(streams Streams) *cobra.Command {
 	fs.StringVar(&f.downloadDir, "download-dir", "", "directory of \"Download raw\"'s temporary files (default: $TMPDIR, else /tmp): the image is converted there to a sparse raw file before the browser gets it, so it needs free space for the image's allocated data (not its virtual size) per conversion running; each file is removed when its download ends")
 	fs.IntVar(&f.conversions, "download-conversions", console.DefaultRawConversions, "\"Download raw\" conversions at once (each needs its space in --download-dir); more wait for one to finish")
 	fs.DurationVar(&f.requestTimeout, "request-timeout", kube.DefaultRequestTimeout, "time limit of each request to the Kubernetes API server")
+	logging.AddFlag(fs, &f.logFormat, `"dvcr console: <message> key=value..."`)
 	return cmd
 }
 
 func run(ctx context.Context, f *flags, streams Streams) error {
+	logger := logging.New(streams.Err, f.logFormat, "dvcr console: ", nil)
+	logging.RouteKlog(logger)
 	if err := checkLoopback(f.listen); err != nil {
 		return err
 	}
@@ -96,7 +101,7 @@ func run(ctx context.Context, f *flags, streams Streams) error {
 	}
 	fmt.Fprintf(streams.Out, "DVCR console for the API server %s\nOpen %s\n", restCfg.Host, srv.LoginURL(l.Addr()))
 	if f.configPath == "" {
-		fmt.Fprintln(streams.Err, "dvcr console: no --config: the garbage collection panel is off")
+		logger.Info("no --config: the garbage collection panel is off")
 	}
 	return srv.Serve(ctx, l)
 }

@@ -19,13 +19,11 @@ import (
 	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
-	"k8s.io/klog/v2"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/dvcr/dvcr/admin"
@@ -87,7 +85,7 @@ func NewLogger(w io.Writer, format logging.Format) *slog.Logger {
 func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	// client-go (leader election, watches) logs through klog: the same
 	// lines, not klog's own header format.
-	klog.SetLogger(logr.FromSlogHandler(logger.Handler()))
+	logging.RouteKlog(logger)
 	srv, err := registry.NewServer(ctx, cfg, logger)
 	if err != nil {
 		return err
