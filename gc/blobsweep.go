@@ -109,28 +109,10 @@ func (s *sweeper) blobs(ctx context.Context) ([]digest.Digest, error) {
 
 // listBlobs lists the blobs in storage: /blobs/<alg>/<2 hex>/<hex>.
 func (s *sweeper) listBlobs(ctx context.Context) ([]digest.Digest, error) {
-	algorithms, err := s.driver.List(ctx, storage.BlobsRoot)
+	prefixes, err := s.blobPrefixes(ctx)
 	if err != nil {
-		if sweepNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("listing blobs: %w", err)
+		return nil, err
 	}
-	var prefixes []string
-	for _, alg := range algorithms {
-		if !digest.Algorithm(path.Base(alg)).Available() {
-			continue
-		}
-		ps, err := s.driver.List(ctx, alg)
-		if err != nil {
-			if sweepNotFound(err) {
-				continue
-			}
-			return nil, fmt.Errorf("listing blobs: %w", err)
-		}
-		prefixes = append(prefixes, ps...)
-	}
-	sort.Strings(prefixes)
 	var mu sync.Mutex
 	var blobs []digest.Digest
 	err = forEachParallel(ctx, s.workers, len(prefixes), func(ctx context.Context, i int) error {
@@ -158,6 +140,34 @@ func (s *sweeper) listBlobs(ctx context.Context) ([]digest.Digest, error) {
 	}
 	sort.Slice(blobs, func(i, j int) bool { return blobs[i] < blobs[j] })
 	return blobs, nil
+}
+
+// blobPrefixes lists the blob directories' two-character prefix
+// directories (<alg>/<xx>) of the digest algorithms known, sorted.
+func (s *sweeper) blobPrefixes(ctx context.Context) ([]string, error) {
+	algorithms, err := s.driver.List(ctx, storage.BlobsRoot)
+	if err != nil {
+		if sweepNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("listing blobs: %w", err)
+	}
+	var prefixes []string
+	for _, alg := range algorithms {
+		if !digest.Algorithm(path.Base(alg)).Available() {
+			continue
+		}
+		ps, err := s.driver.List(ctx, alg)
+		if err != nil {
+			if sweepNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("listing blobs: %w", err)
+		}
+		prefixes = append(prefixes, ps...)
+	}
+	sort.Strings(prefixes)
+	return prefixes, nil
 }
 
 // sweepBlob deletes an unmarked blob unless it is recent; a blob directory
@@ -188,29 +198,16 @@ func (s *sweeper) sweepBlob(ctx context.Context, d digest.Digest) {
 		return
 	}
 	if !s.opts.DryRun {
-		err := s.discard(ctx, storage.BlobDir(d), fi.size)
+		s.mu.Lock()
+		b := condemnedBlob{digest: d, size: fi.size, links: s.layerLinks[d]}
+		s.mu.Unlock()
+		gone := s.removeBlob(ctx, s.discard, b)
 		s.fault(faultDetach)
-		if err != nil {
-			if !sweepNotFound(err) {
-				s.addError("deleting blob %s: %v", d, err)
-			}
+		if !gone {
 			return
 		}
 	}
-	s.mu.Lock()
-	s.stats.BlobsDeleted++
-	s.stats.FreedBytes += fi.size
-	links := s.layerLinks[d]
-	s.mu.Unlock()
-	if s.opts.DryRun {
-		return
-	}
-	// The repositories' links to the blob are useless now.
-	for _, dir := range links {
-		if err := s.discard(ctx, dir, 0); err != nil && !sweepNotFound(err) {
-			s.addError("deleting layer link %s: %v", dir, err)
-		}
-	}
+	s.countDeleted(fi.size)
 }
 
 // blobStat is the Stat of the blob's data, taken by ListBlobs when it

@@ -16,7 +16,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
-	"github.com/dvcr/dvcr/storage"
 	"github.com/dvcr/dvcr/units"
 )
 
@@ -136,32 +135,17 @@ func (c *Collector) remove(ctx context.Context, p string) error {
 	return nil
 }
 
-// deleteBlob deletes a condemned blob's layer links, then its data.
+// deleteBlob deletes a condemned blob unless it was written again since.
 func (c *Collector) deleteBlob(ctx context.Context, s *sweeper, set CondemnedSet, b condemnedBlob) {
 	release, ok := set.ClaimBlob(b.digest)
 	if !ok {
 		s.countKeptWritten()
 		return
 	}
-	deleted := true
-	for _, dir := range b.links {
-		if err := c.remove(ctx, dir); err != nil {
-			s.addError("deleting layer link %s: %v", dir, err)
-			deleted = false
-		}
-	}
-	if deleted {
-		if err := c.remove(ctx, storage.BlobDir(b.digest)); err != nil {
-			s.addError("deleting blob %s: %v", b.digest, err)
-			deleted = false
-		}
-	}
-	release(deleted)
-	if deleted {
-		s.mu.Lock()
-		s.stats.BlobsDeleted++
-		s.stats.FreedBytes += b.size
-		s.mu.Unlock()
+	gone := s.removeBlob(ctx, func(ctx context.Context, p string, _ int64) error { return c.remove(ctx, p) }, b)
+	release(gone)
+	if gone {
+		s.countDeleted(b.size)
 	}
 	c.fault(faultDetach)
 }

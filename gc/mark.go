@@ -42,25 +42,9 @@ func (s *sweeper) markRepository(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	kept := make(map[digest.Digest]struct{})
-	for _, tag := range repo.tags {
-		d, err := s.readTag(ctx, repo, tag)
-		if err != nil {
-			return err
-		}
-		if d == "" {
-			continue // deleted meanwhile
-		}
-		if err := s.keep(ctx, repo, d, true, kept); err != nil {
-			return err
-		}
-	}
-	for d, modified := range repo.revisions {
-		if !s.opts.DeleteUntagged || modified.After(s.cutoff) {
-			if err := s.keep(ctx, repo, d, true, kept); err != nil {
-				return err
-			}
-		}
+	kept, err := s.keepTaggedAndRecent(ctx, repo)
+	if err != nil {
+		return err
 	}
 	var untagged []digest.Digest
 	for d := range repo.revisions {
@@ -90,6 +74,33 @@ func (s *sweeper) markRepository(ctx context.Context, name string) error {
 	s.deletions = append(s.deletions, deletions...)
 	s.mu.Unlock()
 	return nil
+}
+
+// keepTaggedAndRecent marks what repo's tags reach, and its untagged
+// manifests when they are kept (untagged deletion off, or within the grace
+// period); it returns the manifests kept.
+func (s *sweeper) keepTaggedAndRecent(ctx context.Context, repo *sweepRepo) (map[digest.Digest]struct{}, error) {
+	kept := make(map[digest.Digest]struct{})
+	for _, tag := range repo.tags {
+		d, err := s.readTag(ctx, repo, tag)
+		if err != nil {
+			return nil, err
+		}
+		if d == "" {
+			continue // deleted meanwhile
+		}
+		if err := s.keep(ctx, repo, d, true, kept); err != nil {
+			return nil, err
+		}
+	}
+	for d, modified := range repo.revisions {
+		if !s.opts.DeleteUntagged || modified.After(s.cutoff) {
+			if err := s.keep(ctx, repo, d, true, kept); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return kept, nil
 }
 
 // keepReferrers keeps the untagged manifests whose subject is kept (OCI 1.1

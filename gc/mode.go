@@ -5,7 +5,9 @@
 
 package gc
 
-// storageKind is how the run's storage deletes a path.
+// storageKind is how the run's storage deletes a path. A blob is deleted
+// by removeBlob (blobremove.go) on the first two kinds, inside the window
+// and after it alike, and by deleteBlobObjects (objects.go) on the third.
 type storageKind int
 
 const (

@@ -84,26 +84,9 @@ func New(opts Options) (*Controller, error) {
 		opts.StatusInterval = 2 * time.Second
 	}
 	log := newLogger(opts.Logger)
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := v1alpha2.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	rc := rest.CopyConfig(opts.RESTConfig)
-	kube.RaiseRateLimit(rc)
-	// No leader election of the manager's own: the process that runs Start
-	// was elected for all the leader does.
-	mgr, err := ctrl.NewManager(rc, ctrl.Options{
-		Scheme:                 scheme,
-		Logger:                 log,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-	})
+	mgr, err := newManager(opts.RESTConfig, log)
 	if err != nil {
-		return nil, fmt.Errorf("provisioning: %w", err)
+		return nil, err
 	}
 	c := &Controller{
 		opts:     opts,
@@ -120,18 +103,53 @@ func New(opts Options) (*Controller, error) {
 	}
 	c.jobs.onFree = c.waiting.wake
 	for _, k := range []kindInfo{cviKind, viKind} {
-		r := &reconciler{c: c, kind: k}
-		err := ctrl.NewControllerManagedBy(mgr).
-			Named(string(k.kind)).
-			For(k.newObject()).
-			WatchesRawSource(source.Channel(c.waiting.channel(k), &handler.EnqueueRequestForObject{})).
-			WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
-			Complete(r)
-		if err != nil {
-			return nil, fmt.Errorf("provisioning: %s controller: %w", k.kind, err)
+		if err := c.watch(k); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil
+}
+
+// newManager is the controller-runtime manager of the two kinds, with no
+// leader election of its own: the process that runs Start was elected for
+// all the leader does.
+func newManager(cfg *rest.Config, log logr.Logger) (ctrl.Manager, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := v1alpha2.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	rc := rest.CopyConfig(cfg)
+	kube.RaiseRateLimit(rc)
+	mgr, err := ctrl.NewManager(rc, ctrl.Options{
+		Scheme:                 scheme,
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provisioning: %w", err)
+	}
+	return mgr, nil
+}
+
+// watch reconciles kind k: its objects, and the ones waiting for a free
+// import slot when one frees.
+func (c *Controller) watch(k kindInfo) error {
+	r := &reconciler{c: c, kind: k}
+	err := ctrl.NewControllerManagedBy(c.mgr).
+		Named(string(k.kind)).
+		For(k.newObject()).
+		WatchesRawSource(source.Channel(c.waiting.channel(k), &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("provisioning: %s controller: %w", k.kind, err)
+	}
+	return nil
 }
 
 // Start runs until ctx ends; the imports running then are cancelled. It

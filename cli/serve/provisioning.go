@@ -31,9 +31,8 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 	if !p.Enabled {
 		return srv.Handler(), func(context.Context) {}, nil
 	}
-	work := workDir(cfg)
 	uploads, err := upload.NewHandler(upload.Options{
-		SpoolDir:   filepath.Join(work, "uploads"),
+		SpoolDir:   filepath.Join(workDir(cfg), "uploads"),
 		ReadOnly:   srv.Gate().ReadOnly,
 		RetryAfter: config.DefaultRetryAfter,
 		Logger:     logger,
@@ -41,27 +40,7 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	rc, err := kube.RESTConfig("", kube.NoTimeout)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dvcr.provisioning.enabled: %w", err)
-	}
-	tmp := filepath.Join(work, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("dvcr.provisioning: %w", err)
-	}
-	ctl, err := provisioning.New(provisioning.Options{
-		RESTConfig:    rc,
-		Concurrency:   p.Concurrency,
-		RegistryHost:  cfg.DVCR.RegistryHost,
-		RegistryURL:   firstNonEmpty(p.RegistryURL, cfg.DVCR.RegistryHost),
-		Registry:      srv.Transport(),
-		Uploads:       uploads,
-		InClusterURL:  firstNonEmpty(p.Upload.InClusterURL, defaultUploadURL(cfg, addr)),
-		ExternalURL:   p.Upload.ExternalURL,
-		UploadTimeout: p.Upload.Timeout,
-		TempDir:       tmp,
-		Logger:        logger,
-	})
+	ctl, err := newController(cfg, srv, addr, uploads, logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -80,6 +59,33 @@ func startProvisioning(ctx context.Context, cfg *config.Config, srv *registry.Se
 	mux.Handle(uploadPrefix, routed)
 	mux.Handle("/", srv.Handler())
 	return mux, run, nil
+}
+
+// newController is the provisioning controller of the registry srv
+// serving at addr, with the uploads' handler.
+func newController(cfg *config.Config, srv *registry.Server, addr net.Addr, uploads *upload.Handler, logger *slog.Logger) (*provisioning.Controller, error) {
+	p := cfg.DVCR.Provisioning
+	rc, err := kube.RESTConfig("", kube.NoTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("dvcr.provisioning.enabled: %w", err)
+	}
+	tmp := filepath.Join(workDir(cfg), "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("dvcr.provisioning: %w", err)
+	}
+	return provisioning.New(provisioning.Options{
+		RESTConfig:    rc,
+		Concurrency:   p.Concurrency,
+		RegistryHost:  cfg.DVCR.RegistryHost,
+		RegistryURL:   firstNonEmpty(p.RegistryURL, cfg.DVCR.RegistryHost),
+		Registry:      srv.Transport(),
+		Uploads:       uploads,
+		InClusterURL:  firstNonEmpty(p.Upload.InClusterURL, defaultUploadURL(cfg, addr)),
+		ExternalURL:   p.Upload.ExternalURL,
+		UploadTimeout: p.Upload.Timeout,
+		TempDir:       tmp,
+		Logger:        logger,
+	})
 }
 
 // sweepUploads removes the spool files of uploads nobody waits for any more

@@ -125,6 +125,12 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 
+	return serveUntil(ctx, errc, cfg, logger, httpServer, debugServer, adminServer)
+}
+
+// serveUntil waits until ctx ends or a server fails, then shuts the servers
+// down.
+func serveUntil(ctx context.Context, errc <-chan error, cfg *config.Config, logger *slog.Logger, servers ...*http.Server) error {
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -132,7 +138,7 @@ func Run(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	return shutdown(cfg, logger, httpServer, debugServer, adminServer)
+	return shutdown(cfg, logger, servers...)
 }
 
 func shutdown(cfg *config.Config, logger *slog.Logger, servers ...*http.Server) error {
