@@ -90,4 +90,27 @@
 // interrupted run did not reach is still unreferenced, and the next run
 // collects it. The fault points of fault.go stop the process at each phase
 // to test this.
+//
+// # Where things are
+//
+// Deciding what goes reads storage and the cluster and deletes nothing:
+//
+//	cluster.go              the inventory of live resources (paged lists)
+//	select.go, diff.go      which repositories are eligible, which are marked
+//	orphans.go, uploading.go  the grace period; imports in progress
+//	mark.go, scan.go, manifest.go  what each repository keeps
+//	deferred.go             the mark ahead and the final choice (settle)
+//	check.go                gc check: the decision, reported
+//
+// Carrying it out deletes, with the registry read-only or after it:
+//
+//	collector.go            a run: its phases and the read-only window
+//	mode.go                 when and where the run deletes (one value)
+//	sweep.go, blobsweep.go, untagged.go  the sweep of what the mark left
+//	blobremove.go, objects.go  deleting one blob (by path; on S3 in batches)
+//	condemn.go              the condemned set, deleted after the window
+//	removal.go, orphanobjects.go  removing whole repositories
+//	trash.go, emptier.go    the filesystem's trash and its emptying
+//	state.go, recover.go, reserve.go  marker, journal, recovery, a full volume
+//	result.go, metrics.go, progress.go  records, metrics, progress lines
 package gc
