@@ -31,6 +31,18 @@ func TestValues(t *testing.T) {
 			},
 		},
 		{
+			name: "json logs",
+			args: []string{"--set", "dvcr.logFormat=json", "--set", "dvcr.logLevel=warn"},
+			check: func(t *testing.T, r *rendered) {
+				if got := r.Config.Registry.Log.Formatter; got != "json" {
+					t.Errorf("log.formatter = %q, want json (what dvcr serve's format follows)", got)
+				}
+				if got := r.Config.Registry.Log.Level; got != "warn" {
+					t.Errorf("log.level = %q", got)
+				}
+			},
+		},
+		{
 			name: "existing htpasswd secret",
 			args: []string{"--set", "dvcr.auth.enabled=true", "--set", "dvcr.auth.existingSecret=my-htpasswd"},
 			check: func(t *testing.T, r *rendered) {
@@ -228,6 +240,8 @@ func TestSchemaAndChecks(t *testing.T) {
 			[]string{"shedule"}},
 		{"unknown log level", []string{"--set", "dvcr.logLevel=verbose"},
 			[]string{"/dvcr/logLevel"}},
+		{"unknown log format", []string{"--set", "dvcr.logFormat=logfmt"},
+			[]string{"/dvcr/logFormat"}},
 		{"auth without credentials", []string{"--set", "dvcr.auth.enabled=true"},
 			[]string{"dvcr.auth.htpasswd", "dvcr.auth.username", "dvcr.auth.existingSecret"}},
 		{"auth with two sources", []string{"--set", "dvcr.auth.enabled=true", "--set", "dvcr.auth.existingSecret=x",

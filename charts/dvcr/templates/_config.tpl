@@ -6,6 +6,7 @@ The pod template carries its digest, so any change rolls the pod.
 version: 0.1
 log:
   level: {{ .Values.dvcr.logLevel }}
+  formatter: {{ .Values.dvcr.logFormat }}
   fields:
     service: registry
 storage:
