@@ -50,8 +50,12 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case <-w.ready:
 		return w.resp, nil
 	case <-req.Context().Done():
-		// The handler's writes fail from now on; it ends, and so does this.
+		// The handler's writes fail from now on, and so do its reads of
+		// the body, which a RoundTripper closes anyway (in a goroutine:
+		// closing a body being read may wait for the read); it ends, and
+		// so does this.
 		_ = pr.CloseWithError(req.Context().Err())
+		go req.Body.Close()
 		<-done
 		return nil, req.Context().Err()
 	}

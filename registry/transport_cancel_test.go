@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -52,5 +53,40 @@ func TestTransportCancelWaitsForHandler(t *testing.T) {
 	}
 	if !res.handlerEnded {
 		t.Fatal("RoundTrip returned while the handler of the cancelled request was still running")
+	}
+}
+
+// TestTransportCancelEndsABodyRead: a handler blocked reading the body of a
+// cancelled request (an upload whose sender stalls) is not waited for
+// forever: the body is closed, its read fails, the handler ends.
+func TestTransportCancelEndsABodyRead(t *testing.T) {
+	body, stalled := io.Pipe() // nothing is ever written
+	defer stalled.Close()
+	started := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		if _, err := io.Copy(io.Discard, r.Body); err == nil {
+			t.Error("the read of a cancelled request's body did not fail")
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, "http://dvcr.local/v2/cvi/x/blobs/uploads/u", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan error, 1)
+	go func() {
+		_, err := handlerTransport{h: h}.RoundTrip(req)
+		returned <- err
+	}()
+	<-started
+	cancel()
+	select {
+	case err := <-returned:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("RoundTrip: %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("RoundTrip of a cancelled request waits for a body that never comes")
 	}
 }
