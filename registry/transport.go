@@ -22,12 +22,24 @@ type handlerTransport struct{ h http.Handler }
 // RoundTrip runs the handler in a goroutine and returns as soon as it has
 // written its header; the body streams through a pipe, so a response is
 // never held in memory whole.
+//
+// A request cancelled before the header returns only once its handler has
+// ended. Distribution goes on with a request whose client is gone, and a
+// client's next step after a cancelled request is often to undo it: the
+// importer cancels its upload (DELETE) when the commit (PUT) fails. Served
+// at the same time, those two race inside distribution, and the commit can
+// then record the blob with size 0 in the blob descriptor cache: the
+// registry serves the blob empty (200, Content-Length 0) until the cache is
+// dropped. Over the network the server cannot wait like this; in process
+// it can, so requests of one client stay in the order it sent them.
 func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = serverSide(req)
 	pr, pw := io.Pipe()
 	w := &pipeResponse{header: http.Header{}, req: req, body: pw, ready: make(chan struct{})}
 	w.resp = &http.Response{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Body: pr, ContentLength: -1, Request: req}
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		defer func() {
 			w.WriteHeader(http.StatusOK) // a handler that wrote nothing
 			_ = pw.Close()
@@ -38,7 +50,13 @@ func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case <-w.ready:
 		return w.resp, nil
 	case <-req.Context().Done():
+		// The handler's writes fail from now on, and so do its reads of
+		// the body, which a RoundTripper closes anyway (in a goroutine:
+		// closing a body being read may wait for the read); it ends, and
+		// so does this.
 		_ = pr.CloseWithError(req.Context().Err())
+		go req.Body.Close()
+		<-done
 		return nil, req.Context().Err()
 	}
 }
