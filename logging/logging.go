@@ -167,8 +167,9 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// textHandler writes "<head><LEVEL ><msg>[ key=value]...\n", as the lines
-// were before slog: no level at info, no time unless the head has one.
+// textHandler writes "<head><msg>[ key=value]...\n", as the lines were
+// before slog: no level (JSON records have it), no time unless the head has
+// one.
 type textHandler struct {
 	out   *lockedWriter
 	head  func(time.Time) string // what starts a line, e.g. "dvcr serve: "
@@ -186,12 +187,6 @@ func (h *textHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 	var b bytes.Buffer
 	b.WriteString(h.head(r.Time))
-	if r.Level != slog.LevelInfo {
-		// Warnings and errors say so in front, where a reader's eye and
-		// grep look; info lines stay as they always were.
-		b.WriteString(r.Level.String())
-		b.WriteByte(' ')
-	}
 	b.WriteString(r.Message)
 	b.Write(h.attrs)
 	r.Attrs(func(a slog.Attr) bool {

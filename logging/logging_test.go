@@ -115,7 +115,7 @@ func TestParseFormat(t *testing.T) {
 	}
 }
 
-func TestLevelsInText(t *testing.T) {
+func TestLevels(t *testing.T) {
 	var out bytes.Buffer
 	l := New(&out, Text, "dvcr serve: ", nil)
 	l.Warn("verify metrics not restored", "err", "no bucket")
@@ -123,9 +123,9 @@ func TestLevelsInText(t *testing.T) {
 	l.Debug("dropped at info")
 	WithLevel(l, slog.LevelDebug).Debug("kept at debug")
 	WithLevel(l, slog.LevelError).Warn("dropped at error")
-	want := "dvcr serve: WARN verify metrics not restored err=\"no bucket\"\n" +
-		"dvcr serve: ERROR gc: recovering failed\n" +
-		"dvcr serve: DEBUG kept at debug\n"
+	want := "dvcr serve: verify metrics not restored err=\"no bucket\"\n" +
+		"dvcr serve: gc: recovering failed\n" +
+		"dvcr serve: kept at debug\n"
 	if out.String() != want {
 		t.Errorf("%q, want %q", out.String(), want)
 	}
