@@ -56,20 +56,20 @@ func (c *Controller) finishImport(k kindInfo, key types.NamespacedName, j *job, 
 	if err == nil {
 		c.retries.forget(j.uid)
 		werr := c.patchStatus(ctx, k, key, j.uid, func(obj v1alpha2.Image) {
-			readyStatus(obj, res, c.targetURL(c.repository(k, obj)), j.gen, time.Since(start), sourceUID)
+			readyStatus(obj, res, c.targetURL(c.repository(k, obj)), j.version.observed(obj), time.Since(start), sourceUID)
 		})
 		if werr == nil {
-			c.jobs.markReady(j.uid, j.gen)
+			c.jobs.markReady(j.uid, j.version)
 		}
 		c.logWriteError(key, werr)
 		c.recorder.Eventf(target, corev1.EventTypeNormal, v1alpha2.ReasonReady, "Image ready: %s, %d bytes stored, %d bytes unpacked", res.Format, res.StoredBytes, res.UnpackedBytes)
 		return
 	}
-	wait := c.retries.failed(j.uid, j.gen, permanent(err))
+	wait := c.retries.failed(j.uid, j.version, permanent(err))
 	msg := failureMessage(err, wait)
 	reason := v1alpha2.ReasonProvisioningFailed
 	werr := c.patchStatus(ctx, k, key, j.uid, func(obj v1alpha2.Image) {
-		reason = attemptFailedStatus(obj, err, msg, j.gen)
+		reason = attemptFailedStatus(obj, err, msg, j.version.observed(obj))
 	})
 	c.logWriteError(key, werr)
 	c.recorder.Event(target, corev1.EventTypeWarning, reason, msg)
@@ -185,12 +185,13 @@ func (w *progressWriter) write(ctx context.Context, tr *tracker) {
 		st := obj.ImageStatus()
 		st.Phase = v1alpha2.PhaseProvisioning
 		prev := progressValue(st.Progress)
-		if st.ObservedGeneration != w.j.gen || st.Phase != v1alpha2.PhaseProvisioning {
+		observed := w.j.version.observed(obj)
+		if st.ObservedGeneration != observed || st.Phase != v1alpha2.PhaseProvisioning {
 			prev = 0 // a new generation or a new attempt starts over
 		}
 		st.Progress = formatProgress(max(pct, prev))
 		st.DownloadSpeed = &v1alpha2.DownloadSpeed{Avg: avg, AvgBytes: avgBytes, Current: cur, CurrentBytes: curBytes}
-		st.ObservedGeneration = w.j.gen
+		st.ObservedGeneration = observed
 		setCondition(obj, v1alpha2.ConditionDatasourceReady, metav1.ConditionTrue, v1alpha2.ReasonSourceAvailable, "")
 		if postponed != "" {
 			setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionFalse, v1alpha2.ReasonProvisioningPostponed,

@@ -8,11 +8,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// job is one running import of one generation of a resource.
+// job is one running import of one spec version of a resource.
 type job struct {
 	key     objectKey
 	uid     types.UID
-	gen     int64
+	version specVersion
 	counted bool // holds one of the concurrency slots
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -26,32 +26,32 @@ type jobs struct {
 	limit   int
 	used    int
 	running map[objectKey]*job
-	// ready holds the generation each resource's last import made Ready,
+	// ready holds the spec version each resource's last import made Ready,
 	// until the cache shows it: a look at the resource in between must not
 	// take the Provisioning it still shows for an import to start.
-	ready map[types.UID]int64
+	ready map[types.UID]specVersion
 	// onFree is called (outside the lock) when a slot frees.
 	onFree func()
 }
 
 func newJobs(limit int) *jobs {
-	return &jobs{limit: limit, running: map[objectKey]*job{}, ready: map[types.UID]int64{}}
+	return &jobs{limit: limit, running: map[objectKey]*job{}, ready: map[types.UID]specVersion{}}
 }
 
-// markReady records that generation gen of uid was imported.
-func (js *jobs) markReady(uid types.UID, gen int64) {
+// markReady records that version v of uid was imported.
+func (js *jobs) markReady(uid types.UID, v specVersion) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
-	js.ready[uid] = gen
+	js.ready[uid] = v
 }
 
-// readyNotSeen reports whether generation gen of uid was imported although
-// the caller's (cached) copy does not say so yet.
-func (js *jobs) readyNotSeen(uid types.UID, gen int64) bool {
+// readyNotSeen reports whether version v of uid was imported although the
+// caller's (cached) copy does not say so yet.
+func (js *jobs) readyNotSeen(uid types.UID, v specVersion) bool {
 	js.mu.Lock()
 	defer js.mu.Unlock()
-	g, ok := js.ready[uid]
-	return ok && g == gen
+	r, ok := js.ready[uid]
+	return ok && r.same(v)
 }
 
 // seenReady drops the record once the cache shows Ready (or the resource
@@ -71,7 +71,7 @@ func (js *jobs) get(key objectKey) *job {
 
 // start registers a job for key; with counted it needs a free slot and
 // reports false when there is none.
-func (js *jobs) start(parent context.Context, key objectKey, uid types.UID, gen int64, counted bool) (*job, context.Context, bool) {
+func (js *jobs) start(parent context.Context, key objectKey, uid types.UID, v specVersion, counted bool) (*job, context.Context, bool) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	if counted && js.used >= js.limit {
@@ -81,7 +81,7 @@ func (js *jobs) start(parent context.Context, key objectKey, uid types.UID, gen 
 		js.used++
 	}
 	ctx, cancel := context.WithCancel(parent)
-	j := &job{key: key, uid: uid, gen: gen, counted: counted, cancel: cancel, done: make(chan struct{})}
+	j := &job{key: key, uid: uid, version: v, counted: counted, cancel: cancel, done: make(chan struct{})}
 	js.running[key] = j
 	return j, ctx, true
 }
@@ -148,7 +148,7 @@ type retries struct {
 }
 
 type retryState struct {
-	gen       int64
+	version   specVersion
 	failures  int
 	next      time.Time
 	permanent bool // retrying cannot help (a refused image, a bad checksum)
@@ -159,14 +159,14 @@ func newRetries() *retries { return &retries{byID: map[types.UID]retryState{}} }
 // maxBackoff caps the wait between attempts.
 const maxBackoff = 5 * time.Minute
 
-// failed records a failure of generation gen and returns the wait before the
+// failed records a failure of version v and returns the wait before the
 // next attempt (0 with permanent: none).
-func (r *retries) failed(uid types.UID, gen int64, permanent bool) time.Duration {
+func (r *retries) failed(uid types.UID, v specVersion, permanent bool) time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := r.byID[uid]
-	if st.gen != gen {
-		st = retryState{gen: gen}
+	if !st.version.same(v) {
+		st = retryState{version: v}
 	}
 	st.failures++
 	st.permanent = permanent
@@ -179,13 +179,13 @@ func (r *retries) failed(uid types.UID, gen int64, permanent bool) time.Duration
 	return wait
 }
 
-// due reports whether generation gen of uid may be imported again now; if
-// not, how long to wait (0 and false: never, until the spec changes).
-func (r *retries) due(uid types.UID, gen int64) (bool, time.Duration) {
+// due reports whether version v of uid may be imported again now; if not,
+// how long to wait (0 and false: never, until the spec changes).
+func (r *retries) due(uid types.UID, v specVersion) (bool, time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st, ok := r.byID[uid]
-	if !ok || st.gen != gen {
+	if !ok || !st.version.same(v) {
 		return true, 0
 	}
 	if st.permanent {

@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,13 +15,13 @@ func TestJobsSlots(t *testing.T) {
 	js := newJobs(2)
 	ctx := context.Background()
 	key := func(n string) objectKey { return objectKey{kind: naming.KindCVI, name: n} }
-	a, _, ok1 := js.start(ctx, key("a"), "ua", 1, true)
-	b, _, ok2 := js.start(ctx, key("b"), "ub", 1, true)
-	_, _, ok3 := js.start(ctx, key("c"), "uc", 1, true)
+	a, _, ok1 := js.start(ctx, key("a"), "ua", v(1), true)
+	b, _, ok2 := js.start(ctx, key("b"), "ub", v(1), true)
+	_, _, ok3 := js.start(ctx, key("c"), "uc", v(1), true)
 	if !ok1 || !ok2 || ok3 {
 		t.Fatalf("slots: %t %t %t, want two of two", ok1, ok2, ok3)
 	}
-	if _, _, ok := js.start(ctx, key("upload"), "uu", 1, false); !ok {
+	if _, _, ok := js.start(ctx, key("upload"), "uu", v(1), false); !ok {
 		t.Fatal("an uncounted job (an upload) must not need a slot")
 	}
 	stopped := make(chan struct{})
@@ -32,10 +33,10 @@ func TestJobsSlots(t *testing.T) {
 	js.finish(b)
 	<-stopped
 	js.finish(a)
-	if _, _, ok := js.start(ctx, key("c"), "uc", 1, true); !ok {
+	if _, _, ok := js.start(ctx, key("c"), "uc", v(1), true); !ok {
 		t.Fatal("no slot after a job finished")
 	}
-	if _, _, ok := js.start(ctx, key("d"), "ud", 1, true); !ok {
+	if _, _, ok := js.start(ctx, key("d"), "ud", v(1), true); !ok {
 		t.Fatal("two slots free after two jobs ended")
 	}
 	if js.get(key("a")) != nil {
@@ -47,19 +48,19 @@ func TestJobsWakeWhenASlotFrees(t *testing.T) {
 	js := newJobs(1)
 	woken := 0
 	js.onFree = func() { woken++ }
-	j, _, _ := js.start(context.Background(), objectKey{kind: naming.KindCVI, name: "a"}, "u", 1, true)
-	u, _, _ := js.start(context.Background(), objectKey{kind: naming.KindCVI, name: "up"}, "u2", 1, false)
+	j, _, _ := js.start(context.Background(), objectKey{kind: naming.KindCVI, name: "a"}, "u", v(1), true)
+	u, _, _ := js.start(context.Background(), objectKey{kind: naming.KindCVI, name: "up"}, "u2", v(1), false)
 	js.finish(u) // an upload holds no slot: nobody to wake
 	js.finish(j)
 	if woken != 1 {
 		t.Fatalf("onFree called %d times, want once", woken)
 	}
-	js.markReady("u", 1)
-	if !js.readyNotSeen("u", 1) || js.readyNotSeen("u", 2) {
+	js.markReady("u", v(1))
+	if !js.readyNotSeen("u", v(1)) || js.readyNotSeen("u", v(2)) {
 		t.Fatal("readyNotSeen: want generation 1 only")
 	}
 	js.seenReady("u")
-	if js.readyNotSeen("u", 1) {
+	if js.readyNotSeen("u", v(1)) {
 		t.Fatal("still recorded after seenReady")
 	}
 }
@@ -67,7 +68,7 @@ func TestJobsWakeWhenASlotFrees(t *testing.T) {
 func TestJobsStopWaitsForTheJob(t *testing.T) {
 	js := newJobs(1)
 	k := objectKey{kind: naming.KindVI, namespace: "ns", name: "x"}
-	j, ctx, _ := js.start(context.Background(), k, "u", 1, true)
+	j, ctx, _ := js.start(context.Background(), k, "u", v(1), true)
 	go func() {
 		<-ctx.Done()
 		time.Sleep(50 * time.Millisecond)
@@ -86,32 +87,35 @@ func TestJobsStopWaitsForTheJob(t *testing.T) {
 func TestRetries(t *testing.T) {
 	r := newRetries()
 	uid := types.UID("u1")
-	if due, _ := r.due(uid, 1); !due {
+	if due, _ := r.due(uid, v(1)); !due {
 		t.Fatal("a fresh image is due")
 	}
 	waits := []time.Duration{}
 	for range 8 {
-		waits = append(waits, r.failed(uid, 1, false))
+		waits = append(waits, r.failed(uid, v(1), false))
 	}
 	for i := 1; i < len(waits); i++ {
 		if waits[i] < waits[i-1] || waits[i] > maxBackoff {
 			t.Fatalf("backoff %v not rising up to %v", waits, maxBackoff)
 		}
 	}
-	if due, wait := r.due(uid, 1); due || wait <= 0 {
+	if due, wait := r.due(uid, v(1)); due || wait <= 0 {
 		t.Errorf("after a failure: due %t wait %v", due, wait)
 	}
-	if due, _ := r.due(uid, 2); !due {
+	if due, _ := r.due(uid, v(2)); !due {
 		t.Error("a new generation is due at once")
 	}
-	if wait := r.failed(uid, 2, true); wait != 0 {
+	if wait := r.failed(uid, v(2), true); wait != 0 {
 		t.Errorf("a permanent failure waits %v", wait)
 	}
-	if due, wait := r.due(uid, 2); due || wait != 0 {
+	if due, wait := r.due(uid, v(2)); due || wait != 0 {
 		t.Errorf("a permanent failure: due %t wait %v, want never", due, wait)
 	}
 	r.forget(uid)
-	if due, _ := r.due(uid, 2); !due {
+	if due, _ := r.due(uid, v(2)); !due {
 		t.Error("forgotten image not due")
 	}
 }
+
+// v is a spec version of generation n whose spec differs from any other n's.
+func v(n int64) specVersion { return specVersion{gen: n, digest: fmt.Sprint("spec ", n)} }

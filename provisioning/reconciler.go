@@ -51,11 +51,12 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if st.Phase == v1alpha2.PhaseReady {
 		return r.ready(ctx, key, obj)
 	}
-	if r.c.jobs.readyNotSeen(obj.GetUID(), obj.GetGeneration()) {
+	version := versionOf(obj)
+	if r.c.jobs.readyNotSeen(obj.GetUID(), version) {
 		return ctrl.Result{RequeueAfter: time.Second}, nil // imported; the cache has not caught up
 	}
 	if j := r.c.jobs.get(key); j != nil {
-		if j.uid == obj.GetUID() && j.gen == obj.GetGeneration() {
+		if j.uid == obj.GetUID() && j.version.same(version) {
 			// Running; it reports for itself. Its last status write (Failed or
 			// Provisioning, to be retried) comes before it frees its slot, so the event of
 			// that write finds it still here: look again later.
@@ -66,7 +67,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// A failed generation waits for its retry even when the cache does not
 	// show the Failed status yet (it may still show the Provisioning the
 	// failed import wrote first): the phase alone would start it at once.
-	if due, wait := r.c.retries.due(obj.GetUID(), obj.GetGeneration()); !due {
+	if due, wait := r.c.retries.due(obj.GetUID(), version); !due {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	if obj.ImageSpec().DataSource.Type == v1alpha2.DataSourceUpload {
@@ -83,13 +84,13 @@ func (r *reconciler) startImport(ctx context.Context, key objectKey, obj v1alpha
 	case errors.Is(err, errSourceNotReady):
 		return ctrl.Result{RequeueAfter: sourceWait}, r.pending(ctx, nn, obj, v1alpha2.ReasonSourceNotReady, err.Error())
 	case err != nil:
-		wait := r.c.retries.failed(obj.GetUID(), obj.GetGeneration(), permanent(err))
+		wait := r.c.retries.failed(obj.GetUID(), versionOf(obj), permanent(err))
 		msg := failureMessage(err, wait)
 		return ctrl.Result{RequeueAfter: wait}, r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
 			attemptFailedStatus(o, err, msg, o.GetGeneration())
 		})
 	}
-	j, jctx, ok := r.c.jobs.start(r.c.mgrContext(), key, obj.GetUID(), obj.GetGeneration(), true)
+	j, jctx, ok := r.c.jobs.start(r.c.mgrContext(), key, obj.GetUID(), versionOf(obj), true)
 	if !ok {
 		p.cleanup()
 		r.c.waiting.add(key)
@@ -161,7 +162,7 @@ func (r *reconciler) ready(ctx context.Context, key objectKey, obj v1alpha2.Imag
 		return ctrl.Result{RequeueAfter: readyCheckEvery}, nil
 	}
 	msg := "the image is no longer in DVCR (deleted from the registry?); delete and create the resource again to import it anew"
-	r.c.retries.failed(obj.GetUID(), st.ObservedGeneration, true)
+	r.c.retries.failed(obj.GetUID(), versionOf(obj), true)
 	r.c.recorder.Event(obj, "Warning", v1alpha2.ReasonImageLost, msg)
 	return ctrl.Result{}, r.c.patchStatus(ctx, r.kind, nn, obj.GetUID(), func(o v1alpha2.Image) {
 		failedStatus(o, v1alpha2.ReasonImageLost, msg, st.ObservedGeneration)

@@ -49,7 +49,7 @@ func (c *Controller) waitForUpload(ctx context.Context, k kindInfo, key objectKe
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	c.opts.Uploads.Register(token, &receiver{c: c, k: k, key: key, nn: nn, uid: obj.GetUID(), gen: obj.GetGeneration()})
+	c.opts.Uploads.Register(token, &receiver{c: c, k: k, key: key, nn: nn, uid: obj.GetUID(), version: versionOf(obj)})
 	urls := c.uploadURLs(token)
 	if !waiting || st.ImageUploadURLs == nil || *st.ImageUploadURLs != *urls {
 		if st.Phase != v1alpha2.PhaseWaitForUserUpload {
@@ -122,7 +122,7 @@ func waitingSinceOrNow(obj v1alpha2.Image) time.Time {
 func (c *Controller) uploadExpired(ctx context.Context, k kindInfo, key objectKey, nn types.NamespacedName, obj v1alpha2.Image) error {
 	c.retireToken(key)
 	msg := fmt.Sprintf("no upload arrived within %s (dvcr.provisioning.upload.timeout); change the spec or recreate the resource to get a new upload URL", c.opts.UploadTimeout)
-	c.retries.failed(obj.GetUID(), obj.GetGeneration(), true)
+	c.retries.failed(obj.GetUID(), versionOf(obj), true)
 	c.recorder.Event(obj, "Warning", v1alpha2.ReasonWaitForUserUploadTimeout, msg)
 	return c.patchStatus(ctx, k, nn, obj.GetUID(), func(o v1alpha2.Image) {
 		failedStatus(o, v1alpha2.ReasonWaitForUserUploadTimeout, msg, o.GetGeneration())
@@ -155,20 +155,20 @@ func (r *receiver) interrupted() {
 	r.c.logWriteError(r.nn, err)
 }
 
-// receiver imports a complete upload for one generation of an image.
+// receiver imports a complete upload for one spec version of an image.
 type receiver struct {
-	c   *Controller
-	k   kindInfo
-	key objectKey
-	nn  types.NamespacedName
-	uid types.UID
-	gen int64
+	c       *Controller
+	k       kindInfo
+	key     objectKey
+	nn      types.NamespacedName
+	uid     types.UID
+	version specVersion
 }
 
 // Receive implements upload.Receiver: it imports the spooled file and
 // answers the uploader with the outcome.
 func (r *receiver) Receive(ctx context.Context, f *os.File, size int64, name string) error {
-	j, jctx, _ := r.c.jobs.start(ctx, r.key, r.uid, r.gen, false)
+	j, jctx, _ := r.c.jobs.start(ctx, r.key, r.uid, r.version, false)
 	start := time.Now()
 	tr := &tracker{}
 	opts := r.c.importOptions()

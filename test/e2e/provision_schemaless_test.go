@@ -9,6 +9,7 @@ import (
 
 	"github.com/dvcr/dvcr/test/dvcrtest"
 	"github.com/dvcr/dvcr/test/envtest"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 // schemalessCRD is a ClusterVirtualImage CRD with no schema to speak of
@@ -58,7 +59,8 @@ func TestProvisionWithoutSchema(t *testing.T) {
 	waitCRDs(t, e)
 	e = newProvEnvOn(t, cluster, "")
 	data := readFile(t, dvcrtest.MakeDiskFile(t, t.TempDir(), "plain", "qcow2", "32M", 1<<20))
-	url := newFileServer(t, 0).add("plain.qcow2", data)
+	web := newFileServer(t, 0)
+	url := web.add("plain.qcow2", data)
 	e.apply(t, fmt.Sprintf("apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: ClusterVirtualImage\nmetadata: {name: plain}\n"+
 		"spec: {dataSource: {type: HTTP, http: {url: %q}}, platformField: kept}\n", url))
 	obj := e.waitPhase(t, "", "plain", "Ready", 2*time.Minute)
@@ -68,8 +70,31 @@ func TestProvisionWithoutSchema(t *testing.T) {
 	if _, got := untarSingle(t, pulledLayer(t, e.srv, "cvi/plain")); !bytes.Equal(got, data) {
 		t.Fatal("the image differs from the source")
 	}
+	checkOneImport(t, e, web, obj)
 	if out, err := e.kubectl(t, "", "get", "lease", "-n", "default", "dvcr-leader", "-o", "jsonpath={.spec.holderIdentity}"); err != nil || out == "" {
 		t.Errorf("lease dvcr-leader: %v %q", err, out)
+	}
+}
+
+// checkOneImport: without the status subresource every status write moves
+// the generation; the controller must not take its own writes for spec
+// changes (cancel and restart its import, import the Ready image again,
+// report the spec changed), and observedGeneration keeps up.
+func checkOneImport(t *testing.T, e *provEnv, web *fileServer, ready *unstructured.Unstructured) {
+	t.Helper()
+	atReady := web.hits("plain.qcow2")
+	time.Sleep(3 * time.Second)
+	if n := web.hits("plain.qcow2"); n != atReady || n > 2 {
+		t.Errorf("the source was read %d times until Ready and %d since: want one import", atReady, n-atReady)
+	}
+	obj := e.image(t, "", "plain")
+	if gen, observed := obj.GetGeneration(), status(obj, "observedGeneration"); fmt.Sprint(gen) != observed {
+		t.Errorf("generation %d, status.observedGeneration %s (at Ready: %d, %s)", gen, observed,
+			ready.GetGeneration(), status(ready, "observedGeneration"))
+	}
+	events, err := e.kubectl(t, "", "get", "events", "-A", "--field-selector", "involvedObject.name=plain")
+	if err != nil || strings.Contains(events, "SpecChangedAfterReady") {
+		t.Errorf("events of the image: %v\n%s", err, events)
 	}
 }
 
