@@ -246,3 +246,50 @@ func TestWaitGivesUpWithContext(t *testing.T) {
 		t.Fatalf("StartUpload while read-only: %v", err)
 	}
 }
+
+// TestCancelAfterAChunkCutShort: the client gives up in the middle of a
+// chunk the registry has taken in part, so the session's Location is behind
+// what the registry holds; Cancel still deletes the session.
+func TestCancelAfterAChunkCutShort(t *testing.T) {
+	tr := startRegistry(t)
+	var session atomic.Value // the upload's path
+	ctx, giveUp := context.WithCancel(context.Background())
+	defer giveUp()
+	tr.hook = func(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
+		if r.Method != http.MethodPatch {
+			return false
+		}
+		session.Store(r.URL.Path)
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<10))
+		part := r.Clone(r.Context())
+		part.Body = io.NopCloser(bytes.NewReader(body))
+		part.ContentLength = int64(len(body))
+		part.Header.Set("Content-Length", fmt.Sprint(len(body)))
+		part.Header.Set("Content-Range", fmt.Sprintf("0-%d", len(body)-1))
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, part)
+		if rec.Code != http.StatusAccepted {
+			t.Errorf("the first half of the chunk: %d %s", rec.Code, rec.Body)
+		}
+		giveUp()                           // the registry holds 32 KiB; the client goes
+		_, _ = io.Copy(io.Discard, r.Body) // ends when the client closes
+		return true
+	}
+	c := tr.client(t, registryclient.Options{ChunkSize: 64 << 10}, "cvi/cut")
+	up, err := c.StartUpload(context.Background(), "cvi/cut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Copy(ctx, bytes.NewReader(randomBytes(200<<10))); err == nil {
+		t.Fatal("Copy went on after the context ended")
+	}
+	up.Cancel()
+	resp, err := http.Get(tr.http.URL + session.Load().(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET of the upload session after Cancel: %s, want 404 (deleted)", resp.Status)
+	}
+}

@@ -216,29 +216,36 @@ func (up *Upload) accept(resp *http.Response, want int64) error {
 // syncOffset asks the registry how many bytes it holds; the answer must lie
 // within the chunk being sent, or the data to resend is gone.
 func (up *Upload) syncOffset(ctx context.Context, chunkStart, chunkEnd int64) error {
-	u, err := up.c.url(up.location)
+	got, loc, err := up.status(ctx)
 	if err != nil {
 		return err
+	}
+	if got < chunkStart || got > chunkEnd {
+		return fmt.Errorf("%w: the registry holds %d bytes, outside the chunk %d-%d being resent", ErrUploadLost, got, chunkStart, chunkEnd)
+	}
+	if loc != "" {
+		up.location = loc
+	}
+	up.offset = got
+	return nil
+}
+
+// status asks the registry how many bytes the session holds, and where it
+// is now (its Location, "" if the registry sent none).
+func (up *Upload) status(ctx context.Context) (int64, string, error) {
+	u, err := up.c.url(up.location)
+	if err != nil {
+		return 0, "", err
 	}
 	resp, err := up.c.do(ctx, func() (*http.Request, error) {
 		return http.NewRequest(http.MethodGet, u.String(), nil)
 	}, http.StatusNoContent)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	drain(resp)
-	got, ok := parseRange(resp.Header.Get("Range"))
-	if !ok {
-		got = 0
-	}
-	if got < chunkStart || got > chunkEnd {
-		return fmt.Errorf("%w: the registry holds %d bytes, outside the chunk %d-%d being resent", ErrUploadLost, got, chunkStart, chunkEnd)
-	}
-	if loc := resp.Header.Get("Location"); loc != "" {
-		up.location = loc
-	}
-	up.offset = got
-	return nil
+	got, _ := parseRange(resp.Header.Get("Range"))
+	return got, resp.Header.Get("Location"), nil
 }
 
 // parseRange reads a Range header "0-N" into N+1 bytes.
@@ -276,18 +283,38 @@ func (up *Upload) Commit(ctx context.Context, dgst digest.Digest) error {
 
 // Cancel drops the session and its data; best effort, with its own short
 // deadline since the caller's context is often what ended.
+//
+// A chunk cut short may have reached the registry in part: it then holds
+// more than the session's Location says, and distribution refuses the
+// DELETE of that Location (416). The session's current Location, asked
+// for, deletes it; otherwise its data would stay until upload purging.
 func (up *Upload) Cancel() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if up.deleteSession(ctx) != http.StatusRequestedRangeNotSatisfiable {
+		return
+	}
+	if _, loc, err := up.status(ctx); err == nil && loc != "" {
+		up.location = loc
+		up.deleteSession(ctx)
+	}
+}
+
+// deleteSession sends the DELETE of the session's Location; its status,
+// 0 when no answer came.
+func (up *Upload) deleteSession(ctx context.Context) int {
 	u, err := up.c.url(up.location)
 	if err != nil {
-		return
+		return 0
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.String(), nil)
 	if err != nil {
-		return
+		return 0
 	}
-	if resp, err := up.c.http.Do(req); err == nil {
-		drain(resp)
+	resp, err := up.c.http.Do(req)
+	if err != nil {
+		return 0
 	}
+	drain(resp)
+	return resp.StatusCode
 }
