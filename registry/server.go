@@ -116,6 +116,7 @@ func (s *Server) buildHandler() http.Handler {
 	h = (&condemnedGuard{set: s.condemned, router: v2.RouterWithPrefix(prefix)}).Middleware(h)
 	root, _ := storage.FilesystemRoot(s.cfg)
 	h = (&spaceGuard{root: root, driver: s.driver, log: s.log}).Middleware(h)
+	h = newUploadOrder().Middleware(h)
 	namer := NewPolicy(true, prefix)
 	s.gate.repository = func(r *http.Request) string {
 		name, _ := namer.repositoryName(r)
