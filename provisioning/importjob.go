@@ -181,27 +181,34 @@ func (w *progressWriter) write(ctx context.Context, tr *tracker) {
 	now := time.Now()
 	cur, curBytes := speed(bytes-w.lastBytes, now.Sub(w.lastAt))
 	avg, avgBytes := speed(bytes, now.Sub(w.start))
+	speed := &v1alpha2.DownloadSpeed{Avg: avg, AvgBytes: avgBytes, Current: cur, CurrentBytes: curBytes}
 	err := w.c.patchStatus(ctx, w.k, w.key, w.j.uid, func(obj v1alpha2.Image) {
-		st := obj.ImageStatus()
-		st.Phase = v1alpha2.PhaseProvisioning
-		prev := progressValue(st.Progress)
-		observed := w.j.version.observed(obj)
-		if st.ObservedGeneration != observed || st.Phase != v1alpha2.PhaseProvisioning {
-			prev = 0 // a new generation or a new attempt starts over
-		}
-		st.Progress = formatProgress(max(pct, prev))
-		st.DownloadSpeed = &v1alpha2.DownloadSpeed{Avg: avg, AvgBytes: avgBytes, Current: cur, CurrentBytes: curBytes}
-		st.ObservedGeneration = observed
-		setCondition(obj, v1alpha2.ConditionDatasourceReady, metav1.ConditionTrue, v1alpha2.ReasonSourceAvailable, "")
-		if postponed != "" {
-			setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionFalse, v1alpha2.ReasonProvisioningPostponed,
-				fmt.Sprintf("DVCR is read-only for garbage collection; the import waits and resumes after it (%s)", postponed))
-			return
-		}
-		setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionFalse, v1alpha2.ReasonProvisioning, "Import in progress")
+		progressStatus(obj, w.j.version.observed(obj), pct, speed, postponed)
 	})
 	if err != nil {
 		return // the next tick tries again
 	}
 	w.written, w.pct, w.postponed, w.lastBytes, w.lastAt = true, pct, postponed, bytes, now
+}
+
+// progressStatus fills the status of an import in progress: pct done (never
+// less than the status showed for the same attempt), the speed, and why it
+// waits if it is postponed.
+func progressStatus(obj v1alpha2.Image, observed int64, pct float64, speed *v1alpha2.DownloadSpeed, postponed string) {
+	st := obj.ImageStatus()
+	prev := progressValue(st.Progress)
+	if st.ObservedGeneration != observed || st.Phase != v1alpha2.PhaseProvisioning {
+		prev = 0 // a new generation or a new attempt starts over
+	}
+	st.Phase = v1alpha2.PhaseProvisioning
+	st.Progress = formatProgress(max(pct, prev))
+	st.DownloadSpeed = speed
+	st.ObservedGeneration = observed
+	setCondition(obj, v1alpha2.ConditionDatasourceReady, metav1.ConditionTrue, v1alpha2.ReasonSourceAvailable, "")
+	if postponed != "" {
+		setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionFalse, v1alpha2.ReasonProvisioningPostponed,
+			fmt.Sprintf("DVCR is read-only for garbage collection; the import waits and resumes after it (%s)", postponed))
+		return
+	}
+	setCondition(obj, v1alpha2.ConditionReady, metav1.ConditionFalse, v1alpha2.ReasonProvisioning, "Import in progress")
 }

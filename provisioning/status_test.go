@@ -34,6 +34,33 @@ func TestProgressFormat(t *testing.T) {
 	}
 }
 
+// TestProgressStartsOver: the progress of an attempt never goes back, but a
+// new attempt (the status showed another phase) or a new generation starts
+// from its own.
+func TestProgressStartsOver(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		phase    v1alpha2.Phase
+		observed int64
+		want     string
+	}{
+		{"same attempt", v1alpha2.PhaseProvisioning, 3, "40.0%"},
+		{"after Pending", v1alpha2.PhasePending, 3, "10.0%"},
+		{"after Failed", v1alpha2.PhaseFailed, 3, "10.0%"},
+		{"new generation", v1alpha2.PhaseProvisioning, 2, "10.0%"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			obj := &v1alpha2.ClusterVirtualImage{}
+			obj.Generation = 3
+			obj.Status.Phase, obj.Status.Progress, obj.Status.ObservedGeneration = c.phase, "40.0%", c.observed
+			progressStatus(obj, 3, 10, &v1alpha2.DownloadSpeed{}, "")
+			if obj.Status.Progress != c.want || obj.Status.Phase != v1alpha2.PhaseProvisioning || obj.Status.ObservedGeneration != 3 {
+				t.Errorf("status %s %s gen %d, want Provisioning %s gen 3", obj.Status.Phase, obj.Status.Progress, obj.Status.ObservedGeneration, c.want)
+			}
+		})
+	}
+}
+
 // TestFailureClassification: what a failed attempt says and which phase it
 // leaves: Failed only when a person must act, Provisioning (reason
 // ProvisioningRetrying, "retrying in ...") when the failure passes.
