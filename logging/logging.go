@@ -23,6 +23,7 @@ package logging
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,13 +45,14 @@ const (
 	JSON Format = "json"
 )
 
-// ParseFormat checks a --log-format value.
+// ParseFormat checks a --log-format value; pflag's error around it names
+// the flag and the value.
 func ParseFormat(s string) (Format, error) {
 	switch f := Format(s); f {
 	case Text, JSON:
 		return f, nil
 	}
-	return "", fmt.Errorf("--log-format %q: want text or json", s)
+	return "", errors.New("want text or json")
 }
 
 // String, Set and Type make *Format a flag value (pflag.Value).

@@ -47,6 +47,8 @@ type Options struct {
 	LogFormat      logging.Format
 	// Err receives the log: notices, warnings, progress lines.
 	Err io.Writer
+
+	logger *slog.Logger // built once the flags are parsed
 }
 
 // AddFlags registers the global flags.
@@ -58,9 +60,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	logging.AddFlag(fs, &o.LogFormat, `"dvcr-cleaner: <message> key=value..." lines`)
 }
 
-// Logger is the log on stderr in --log-format; reports go to stdout.
+// Logger is the log on stderr in --log-format; reports go to stdout. One
+// logger per run, so that its lines (klog's included) never interleave.
 func (o *Options) Logger() *slog.Logger {
-	return logging.New(o.Err, o.LogFormat, "dvcr-cleaner: ", nil)
+	if o.logger == nil {
+		o.logger = logging.New(o.Err, o.LogFormat, "dvcr-cleaner: ", nil)
+	}
+	return o.logger
 }
 
 // Config loads the DVCR configuration: --config, else the pod's file,

@@ -53,7 +53,7 @@ func (f *Flags) Records(w io.Writer, command string) *slog.Logger {
 	if f.LogFormat != logging.JSON {
 		return nil
 	}
-	return logging.New(w, logging.JSON, "", nil).With("component", command)
+	return logging.Component(logging.New(w, logging.JSON, "", nil), command, false)
 }
 
 func and(s string) string {
