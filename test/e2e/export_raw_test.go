@@ -22,22 +22,6 @@ import (
 	"github.com/dvcr/dvcr/test/dvcrtest"
 )
 
-// makeQcow2 creates an empty qcow2 with qemu-img and writes to it with
-// qemu-io, high offsets first so that clusters are not in guest order.
-func makeQcow2(t *testing.T, dir, name string, opts []string, writes ...string) string {
-	t.Helper()
-	qemu := dvcrtest.Tool(t, "qemu-img", "apt-get install -y qemu-utils")
-	qemuIO := dvcrtest.Tool(t, "qemu-io", "apt-get install -y qemu-utils")
-	path := filepath.Join(dir, name+".qcow2")
-	runTool(t, qemu, append(append([]string{"create", "-q", "-f", "qcow2"}, opts...), path, "64M")...)
-	args := []string{"-f", "qcow2"}
-	for _, w := range writes {
-		args = append(args, "-c", w)
-	}
-	runTool(t, qemuIO, append(args, path)...)
-	return path
-}
-
 // TestExportFormatRaw: --format raw converts qcow2 v2 and v3 (cluster
 // sizes 512 B to 2 MiB, zero clusters, clusters out of guest order, zlib-
 // and zstd-compressed clusters mixed with stored ones) in Go to a sparse
@@ -49,10 +33,10 @@ func TestExportFormatRaw(t *testing.T) {
 	dir := t.TempDir()
 	writes := []string{"write -P 0xab 40M 1M", "write -P 0xcd 1M 512k", "write -P 0x11 63M 4k", "write -P 0x22 5000 3000"}
 	cases := map[string]string{
-		"v3":      makeQcow2(t, dir, "v3", nil, append(writes, "write -z 40M 64k")...),
-		"v2":      makeQcow2(t, dir, "v2", []string{"-o", "compat=0.10"}, writes...),
-		"c512":    makeQcow2(t, dir, "c512", []string{"-o", "cluster_size=512"}, writes...),
-		"c2m":     makeQcow2(t, dir, "c2m", []string{"-o", "cluster_size=2M"}, append(writes, "write -z 40M 2M")...),
+		"v3":      makeWritten(t, dir, "v3", "qcow2", nil, append(writes, "write -z 40M 64k")...),
+		"v2":      makeWritten(t, dir, "v2", "qcow2", []string{"-o", "compat=0.10"}, writes...),
+		"c512":    makeWritten(t, dir, "c512", "qcow2", []string{"-o", "cluster_size=512"}, writes...),
+		"c2m":     makeWritten(t, dir, "c2m", "qcow2", []string{"-o", "cluster_size=2M"}, append(writes, "write -z 40M 2M")...),
 		"random":  dvcrtest.MakeDiskFile(t, t.TempDir(), "random", "qcow2", "24M", 3<<20),
 		"rawfile": dvcrtest.MakeDiskFile(t, t.TempDir(), "plain", "raw", "8M", 1<<20),
 	}

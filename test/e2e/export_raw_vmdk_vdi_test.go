@@ -13,8 +13,8 @@ import (
 )
 
 // makeWritten creates an empty image of format with qemu-img and writes to
-// it with qemu-io in the order given, so that its grains or blocks are
-// stored out of guest order.
+// it with qemu-io in the order given, so that its clusters, grains or
+// blocks are stored out of guest order.
 func makeWritten(t *testing.T, dir, name, format string, opts []string, writes ...string) string {
 	t.Helper()
 	qemu := dvcrtest.Tool(t, "qemu-img", "apt-get install -y qemu-utils")
@@ -45,7 +45,7 @@ func TestExportFormatRawVMDKVDI(t *testing.T) {
 	writes := []string{"write -P 0x11 63M 64k", "write -s " + random + " 44M 3M", "write -z 20M 128k",
 		"write -P 0 24M 64k", "write -P 0xab 40M 1M", "write -P 0xcd 1M 512k", "write -P 0x22 0 64k"}
 	more := append(slices.Clone(writes), "write -z 40M 64k", "write -P 0x33 5000 3000")
-	src := makeQcow2(t, dir, "src", nil, more...)
+	src := makeWritten(t, dir, "src", "qcow2", nil, more...)
 	convert := func(name, format string, opts ...string) string {
 		path := filepath.Join(dir, name+"."+format)
 		runTool(t, qemu, append(append([]string{"convert", "-O", format}, opts...), src, path)...)
